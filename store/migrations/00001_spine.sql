@@ -42,11 +42,13 @@ CREATE TABLE grants (
     subject_id    TEXT NOT NULL,
     resource_kind TEXT NOT NULL,
     resource_id   TEXT NOT NULL,
+    project_id    TEXT NOT NULL,
     role          TEXT NOT NULL,
     created_at    BIGINT NOT NULL,
     UNIQUE (subject_kind, subject_id, resource_kind, resource_id)
 );
 CREATE INDEX grants_resource ON grants (resource_kind, resource_id);
+CREATE INDEX grants_subject ON grants (subject_id, project_id);
 
 CREATE TABLE audit_log (
     id          {{SERIAL}},
@@ -59,23 +61,26 @@ CREATE TABLE audit_log (
     status      INTEGER NOT NULL
 );
 
+-- path is the bare repository's directory relative to the repositories root,
+-- fixed at creation so that renaming a project never loses its repositories.
 CREATE TABLE repositories (
     id          TEXT PRIMARY KEY,
     project_id  TEXT NOT NULL REFERENCES projects(id),
     name        TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
+    path        TEXT NOT NULL UNIQUE,
     created_at  BIGINT NOT NULL,
     UNIQUE (project_id, name)
 );
 
 CREATE TABLE push_events (
-    id        {{SERIAL}},
-    repo_id   TEXT NOT NULL,
-    ref       TEXT NOT NULL,
+    id         {{SERIAL}},
+    repo_id    TEXT NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+    ref        TEXT NOT NULL,
     old_commit TEXT NOT NULL,
     new_commit TEXT NOT NULL,
-    pusher    TEXT NOT NULL,
-    at        BIGINT NOT NULL
+    pusher     TEXT NOT NULL,
+    at         BIGINT NOT NULL
 );
 CREATE INDEX push_events_repo ON push_events (repo_id, id);
 

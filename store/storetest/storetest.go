@@ -80,6 +80,9 @@ func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	bin := postgresBin()
 	if bin == "" {
+		if os.Getenv("SLIPWAY_REQUIRE_POSTGRES") != "" {
+			t.Fatal("SLIPWAY_REQUIRE_POSTGRES is set but PostgreSQL's binaries (initdb, postgres) are not installed: apt-get install postgresql")
+		}
 		t.Skip("PostgreSQL binaries (initdb, postgres) not found under /usr/lib/postgresql/*/bin or on PATH: install the postgresql package to run the PostgreSQL store tests")
 	}
 	cluster.once.Do(func() { cluster.err = start(bin) })
@@ -188,8 +191,13 @@ func start(bin string) error {
 
 func stop() {
 	if cluster.cmd != nil && cluster.cmd.Process != nil {
-		// SIGINT is PostgreSQL's "fast shutdown"; runuser forwards it.
-		_ = cluster.cmd.Process.Signal(os.Interrupt)
+		// runuser does not pass signals on to PostgreSQL, so ask pg_ctl for a
+		// fast shutdown and then reap the runuser process.
+		data := filepath.Join(cluster.dir, "data")
+		if out, err := asPostgres(filepath.Join(postgresBin(), "pg_ctl"), "-D", data, "-m", "fast", "-w", "-t", "20", "stop").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "storetest: pg_ctl stop: %v: %s\n", err, out)
+			_ = cluster.cmd.Process.Kill()
+		}
 		done := make(chan struct{})
 		go func() { _ = cluster.cmd.Wait(); close(done) }()
 		select {

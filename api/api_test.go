@@ -1,0 +1,359 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway/slipway/api"
+	"github.com/slipway/slipway/auth"
+	"github.com/slipway/slipway/events"
+	"github.com/slipway/slipway/repo"
+	"github.com/slipway/slipway/store/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
+
+// fixture is a server with one user per kind of access.
+type fixture struct {
+	srv    *httptest.Server
+	api    *api.Server
+	auth   *auth.Service
+	tokens map[string]string // actor -> token; "anon" has none
+	n      int
+}
+
+var actors = []string{"admin", "owner", "writer", "approver", "reader", "teamwriter", "stranger", "anon", "badtoken"}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a := auth.NewService(db)
+	dir := t.TempDir()
+	if _, err := a.Bootstrap(ctx, filepath.Join(dir, "admin-token")); err != nil {
+		t.Fatal(err)
+	}
+	bus := events.New(db, log)
+	reg := prometheus.NewRegistry()
+	s := &api.Server{Auth: a, Repos: repo.NewService(db, filepath.Join(dir, "repos"), bus, log, repo.NewMetrics(reg)), Log: log, Registry: reg}
+	f := &fixture{srv: httptest.NewServer(s.Handler()), api: s, auth: a, tokens: map[string]string{}}
+	t.Cleanup(f.srv.Close)
+	b, _ := os.ReadFile(filepath.Join(dir, "admin-token"))
+	f.tokens["admin"] = strings.TrimSpace(string(b))
+	def, _ := a.Project(ctx, auth.DefaultProject)
+	team, err := a.CreateTeam(ctx, "builders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// newbie is no actor: rows that add a user somewhere act on it, so they
+	// change nobody's access.
+	for _, name := range []string{"owner", "writer", "approver", "reader", "teamwriter", "stranger", "newbie"} {
+		u, err := a.CreateUser(ctx, name, "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := a.CreateToken(ctx, u.ID, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.tokens[name] = tok
+		if name == "teamwriter" {
+			if err := a.AddMember(ctx, team.ID, u.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := a.SetGrant(ctx, auth.SubjectTeam, team.ID, auth.ProjectResource(def.ID), auth.RoleWrite); err != nil {
+		t.Fatal(err)
+	}
+	f.tokens["badtoken"] = auth.TokenPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAA"
+	return f
+}
+
+// newRepo creates a repository with the per-repository grants of the table:
+// owner admin, writer write, approver approve, reader read.
+func (f *fixture) newRepo(t *testing.T) string {
+	t.Helper()
+	f.n++
+	name := fmt.Sprintf("r%d", f.n)
+	if code, body := f.do(t, "admin", "POST", "/api/v1/projects/default/repos", map[string]string{"name": name}); code != 201 {
+		t.Fatalf("create repo: %d %s", code, body)
+	}
+	for actor, role := range map[string]string{"owner": "admin", "writer": "write", "approver": "approve", "reader": "read"} {
+		if code, body := f.do(t, "admin", "POST", "/api/v1/projects/default/grants",
+			map[string]string{"resource": "repo/" + name, "subject": actor, "role": role}); code != 201 {
+			t.Fatalf("grant: %d %s", code, body)
+		}
+	}
+	return name
+}
+
+func (f *fixture) do(t *testing.T, actor, method, path string, body any) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, f.srv.URL+path, rd)
+	if tok := f.tokens[actor]; tok != "" {
+		if strings.HasPrefix(path, "/git/") {
+			req.SetBasicAuth("anyone", tok)
+		} else {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+		t.Errorf("%s %s as %s: 401 without WWW-Authenticate", method, path, actor)
+	}
+	return resp.StatusCode, b
+}
+
+// access is one row of the table: a request and the status each actor gets.
+type access struct {
+	method, pattern string
+	path            string // may hold {repo}, replaced by a fresh repository per actor
+	body            func(n int) any
+	want            map[string]int
+}
+
+// everyone builds an expectation: def for authenticated actors, 401 for the
+// anonymous and bad-token ones, with exceptions.
+func everyone(def int, except map[string]int) map[string]int {
+	m := map[string]int{}
+	for _, a := range actors {
+		m[a] = def
+	}
+	m["anon"], m["badtoken"] = 401, 401
+	for k, v := range except {
+		m[k] = v
+	}
+	return m
+}
+
+func onlyAdmin(ok int) map[string]int {
+	return everyone(403, map[string]int{"admin": ok})
+}
+
+func accessTable() []access {
+	named := func(prefix string) func(int) any {
+		return func(n int) any { return map[string]string{"name": fmt.Sprintf("%s%d", prefix, n)} }
+	}
+	repoRead := everyone(200, map[string]int{"stranger": 404})
+	return []access{
+		{"GET", "/api/v1/me", "/api/v1/me", nil, everyone(200, nil)},
+		{"GET", "/api/v1/projects", "/api/v1/projects", nil, everyone(200, nil)},
+		{"POST", "/api/v1/projects", "/api/v1/projects", named("p"), onlyAdmin(201)},
+		{"GET", "/api/v1/projects/{project}/repos", "/api/v1/projects/default/repos", nil, everyone(200, nil)},
+		{"POST", "/api/v1/projects/{project}/repos", "/api/v1/projects/default/repos", named("new"),
+			everyone(403, map[string]int{"admin": 201, "teamwriter": 201})},
+		{"GET", "/api/v1/projects/{project}/repos/{name}", "/api/v1/projects/default/repos/{repo}", nil, repoRead},
+		{"GET", "/api/v1/projects/{project}/repos/{name}/events", "/api/v1/projects/default/repos/{repo}/events", nil, repoRead},
+		{"DELETE", "/api/v1/projects/{project}/repos/{name}", "/api/v1/projects/default/repos/{repo}", nil,
+			everyone(403, map[string]int{"admin": 204, "owner": 204, "stranger": 404})},
+		{"POST", "/api/v1/projects/{project}/grants", "/api/v1/projects/default/grants",
+			func(int) any {
+				return map[string]string{"resource": "repo/{repo}", "subject": "stranger", "role": "read"}
+			},
+			everyone(403, map[string]int{"admin": 201, "owner": 201, "stranger": 404})},
+		{"GET", "/api/v1/users", "/api/v1/users", nil, everyone(200, nil)},
+		{"POST", "/api/v1/users", "/api/v1/users", named("u"), onlyAdmin(201)},
+		{"GET", "/api/v1/tokens", "/api/v1/tokens", nil, everyone(200, nil)},
+		{"POST", "/api/v1/tokens", "/api/v1/tokens", func(int) any { return map[string]string{"name": "x"} }, everyone(201, nil)},
+		{"POST", "/api/v1/tokens", "/api/v1/tokens", func(int) any { return map[string]string{"user": "newbie"} },
+			onlyAdmin(201)},
+		{"DELETE", "/api/v1/tokens/{id}", "/api/v1/tokens/nosuchtoken", nil, everyone(404, nil)},
+		{"GET", "/api/v1/teams", "/api/v1/teams", nil, everyone(200, nil)},
+		{"POST", "/api/v1/teams", "/api/v1/teams", named("t"), onlyAdmin(201)},
+		{"POST", "/api/v1/teams/{team}/members", "/api/v1/teams/builders/members",
+			func(int) any { return map[string]string{"user": "newbie"} }, onlyAdmin(200)},
+		{"GET", "/api/v1/audit", "/api/v1/audit", nil, onlyAdmin(200)},
+		{"GIT", "upload-pack", "/git/{repo}.git/info/refs?service=git-upload-pack", nil, repoRead},
+		{"GIT", "upload-pack", "/git/default/{repo}.git/info/refs?service=git-upload-pack", nil, repoRead},
+		{"GIT", "receive-pack", "/git/{repo}.git/info/refs?service=git-receive-pack", nil,
+			everyone(200, map[string]int{"approver": 403, "reader": 403, "stranger": 404})},
+		{"GIT", "missing repository", "/git/nosuchrepo.git/info/refs?service=git-upload-pack", nil, everyone(404, nil)},
+	}
+}
+
+func TestAccess_EveryRouteAndActor(t *testing.T) {
+	f := newFixture(t)
+	n := 0
+	for _, row := range accessTable() {
+		for _, actor := range actors {
+			n++
+			t.Run(fmt.Sprintf("%s %s as %s", row.method, row.path, actor), func(t *testing.T) {
+				path := row.path
+				var body any
+				if row.body != nil {
+					body = row.body(n)
+				}
+				if strings.Contains(path, "{repo}") || fmt.Sprint(body) != strings.ReplaceAll(fmt.Sprint(body), "{repo}", "") {
+					r := f.newRepo(t)
+					path = strings.ReplaceAll(path, "{repo}", r)
+					if m, ok := body.(map[string]string); ok {
+						m["resource"] = strings.ReplaceAll(m["resource"], "{repo}", r)
+					}
+				}
+				method := row.method
+				if method == "GIT" {
+					method = "GET"
+				}
+				code, b := f.do(t, actor, method, path, body)
+				if want := row.want[actor]; code != want {
+					t.Fatalf("got %d, want %d: %s", code, want, b)
+				}
+				if code >= 400 && row.method != "GIT" {
+					var e struct {
+						Error struct{ Code, Message string } `json:"error"`
+					}
+					if err := json.Unmarshal(b, &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+						t.Fatalf("error body not in the API's error shape: %s", b)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestAccess_TableCoversEveryRoute keeps the table honest: a new route
+// without rows fails here.
+func TestAccess_TableCoversEveryRoute(t *testing.T) {
+	covered := map[string]bool{}
+	for _, row := range accessTable() {
+		covered[row.method+" "+row.pattern] = true
+	}
+	for _, r := range api.Routes((&api.Server{})) {
+		if !covered[r] {
+			t.Errorf("route %s has no row in the access table", r)
+		}
+	}
+	for _, svc := range []string{"GIT upload-pack", "GIT receive-pack"} {
+		if !covered[svc] {
+			t.Errorf("git %s has no row in the access table", svc)
+		}
+	}
+}
+
+func TestOpenAPI_MatchesRoutes(t *testing.T) {
+	f := newFixture(t)
+	code, b := f.do(t, "anon", "GET", "/api/v1/openapi.json", nil)
+	if code != 200 {
+		t.Fatalf("openapi.json: %d", code)
+	}
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("not an OpenAPI 3 document: %v", err)
+	}
+	var documented []string
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			if method == "parameters" {
+				continue
+			}
+			var o struct {
+				Responses map[string]any `json:"responses"`
+			}
+			if err := json.Unmarshal(op, &o); err != nil || len(o.Responses) == 0 {
+				t.Errorf("%s %s: no responses documented", method, path)
+			}
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	served := api.Routes(f.api)
+	sort.Strings(documented)
+	sort.Strings(served)
+	if strings.Join(documented, "\n") != strings.Join(served, "\n") {
+		t.Fatalf("OpenAPI document and routes differ:\ndocumented:\n%s\nserved:\n%s", strings.Join(documented, "\n"), strings.Join(served, "\n"))
+	}
+}
+
+func TestAudit_RecordsStateChangesWithActorAndOutcome(t *testing.T) {
+	f := newFixture(t)
+	f.do(t, "reader", "POST", "/api/v1/projects", map[string]string{"name": "nope"})
+	f.do(t, "admin", "POST", "/api/v1/projects", map[string]string{"name": "yes"})
+	f.do(t, "admin", "GET", "/api/v1/projects", nil)
+	code, b := f.do(t, "admin", "GET", "/api/v1/audit", nil)
+	if code != 200 {
+		t.Fatalf("audit: %d %s", code, b)
+	}
+	var es []auth.AuditEntry
+	if err := json.Unmarshal(b, &es); err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 2 {
+		t.Fatalf("want 2 entries (GETs are not audited), got %+v", es)
+	}
+	if es[0].Actor != "admin" || es[0].Outcome != "success" || es[0].Status != 201 || es[0].RemoteAddr != "127.0.0.1" {
+		t.Errorf("newest entry: %+v", es[0])
+	}
+	if es[1].Actor != "reader" || es[1].Outcome != "failure" || es[1].Status != 403 || es[1].Action != "POST /api/v1/projects" {
+		t.Errorf("oldest entry: %+v", es[1])
+	}
+}
+
+func TestErrors_UnknownEndpointAndBadBodyUseTheErrorShape(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct {
+		method, path string
+		body         any
+		want         int
+		code         string
+	}{
+		{"GET", "/api/v1/nope", nil, 404, "not_found"},
+		{"POST", "/api/v1/projects", map[string]any{"name": "x", "extra": 1}, 400, "invalid_request"},
+		{"POST", "/api/v1/projects/default/repos", map[string]string{"name": "../evil"}, 400, "invalid_request"},
+		{"POST", "/api/v1/projects/default/repos", map[string]string{"name": "dup"}, 201, ""},
+		{"POST", "/api/v1/projects/default/repos", map[string]string{"name": "dup"}, 409, "conflict"},
+		{"GET", "/api/v1/projects/nosuch/repos", nil, 404, "not_found"},
+	} {
+		code, b := f.do(t, "admin", c.method, c.path, c.body)
+		if code != c.want || (c.code != "" && !strings.Contains(string(b), `"code": "`+c.code+`"`)) {
+			t.Errorf("%s %s: %d %s, want %d %s", c.method, c.path, code, b, c.want, c.code)
+		}
+	}
+}
+
+func TestSecrets_TokensNeverComeBackInListings(t *testing.T) {
+	f := newFixture(t)
+	code, b := f.do(t, "reader", "POST", "/api/v1/tokens", map[string]string{"name": "ci"})
+	if code != 201 {
+		t.Fatal(code)
+	}
+	var nt struct{ Token string }
+	_ = json.Unmarshal(b, &nt)
+	if nt.Token == "" {
+		t.Fatal("created token not returned once")
+	}
+	_, list := f.do(t, "reader", "GET", "/api/v1/tokens", nil)
+	if bytes.Contains(list, []byte(nt.Token)) || bytes.Contains(list, []byte(f.tokens["reader"])) {
+		t.Fatalf("token listing leaks a secret: %s", list)
+	}
+	_, audit := f.do(t, "admin", "GET", "/api/v1/audit", nil)
+	if bytes.Contains(audit, []byte(nt.Token)) {
+		t.Fatal("audit log leaks a secret")
+	}
+}

@@ -1,0 +1,273 @@
+// Package api serves Slipway's REST API under /api/v1, Git smart HTTP under
+// /git, health and metrics. Handlers are thin: decode, authorise, call a
+// service, encode.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/slipway/slipway/auth"
+	"github.com/slipway/slipway/repo"
+	"github.com/slipway/slipway/store"
+)
+
+// Server holds the services the handlers call.
+type Server struct {
+	Auth     *auth.Service
+	Repos    *repo.Service
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	Version  string
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// route is one API endpoint; the OpenAPI test walks this table.
+type route struct {
+	method, pattern string
+	handler         func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{method: "GET", pattern: "/api/v1/me", handler: s.me},
+		{method: "GET", pattern: "/api/v1/projects", handler: s.listProjects},
+		{method: "POST", pattern: "/api/v1/projects", handler: s.createProject},
+		{method: "GET", pattern: "/api/v1/projects/{project}/repos", handler: s.listRepos},
+		{method: "POST", pattern: "/api/v1/projects/{project}/repos", handler: s.createRepo},
+		{method: "GET", pattern: "/api/v1/projects/{project}/repos/{name}", handler: s.getRepo},
+		{method: "DELETE", pattern: "/api/v1/projects/{project}/repos/{name}", handler: s.deleteRepo},
+		{method: "GET", pattern: "/api/v1/projects/{project}/repos/{name}/events", handler: s.repoEvents},
+		{method: "POST", pattern: "/api/v1/projects/{project}/grants", handler: s.grant},
+		{method: "GET", pattern: "/api/v1/users", handler: s.listUsers},
+		{method: "POST", pattern: "/api/v1/users", handler: s.createUser},
+		{method: "GET", pattern: "/api/v1/tokens", handler: s.listTokens},
+		{method: "POST", pattern: "/api/v1/tokens", handler: s.createToken},
+		{method: "DELETE", pattern: "/api/v1/tokens/{id}", handler: s.revokeToken},
+		{method: "GET", pattern: "/api/v1/teams", handler: s.listTeams},
+		{method: "POST", pattern: "/api/v1/teams", handler: s.createTeam},
+		{method: "POST", pattern: "/api/v1/teams/{team}/members", handler: s.addMember},
+		{method: "GET", pattern: "/api/v1/audit", handler: s.auditLog},
+	}
+}
+
+// Handler returns the whole HTTP surface of the server.
+func (s *Server) Handler() http.Handler {
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "slipway_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "slipway_http_request_duration_seconds", Help: "HTTP request duration by route.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
+	}, []string{"route"})
+	s.Registry.MustRegister(s.requests, s.duration)
+
+	mux := http.NewServeMux()
+	handle := func(pattern string, h http.Handler) { mux.Handle(pattern, s.instrument(pattern, h)) }
+	handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	}))
+	handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	handle("GET /api/v1/openapi.json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPI)
+	}))
+	for _, rt := range s.routes() {
+		handle(rt.method+" "+rt.pattern, s.apiHandler(rt))
+	}
+	handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such API endpoint: " + r.Method + " " + r.URL.Path})
+	}))
+	handle("/git/", http.HandlerFunc(s.git))
+	return mux
+}
+
+// instrument counts requests by their route pattern, never by raw path, so
+// metric cardinality stays bounded.
+func (s *Server) instrument(pattern string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		s.requests.WithLabelValues(pattern, strconv.Itoa(sw.status)).Inc()
+		s.duration.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
+	})
+}
+
+// apiHandler authenticates, runs the handler, renders its error, and writes
+// every state-changing request to the audit log.
+func (s *Server) apiHandler(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		p, err := s.authenticate(r)
+		if err == nil && p == nil {
+			err = &Error{Status: http.StatusUnauthorized, Code: "unauthenticated",
+				Message: "authentication required: send an API token as 'Authorization: Bearer TOKEN' (slipway token create)"}
+		}
+		if err == nil {
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			err = rt.handler(sw, r, p)
+		}
+		if err != nil {
+			writeError(sw, err)
+			if st := sw.status; st >= 500 {
+				s.Log.Error("request failed", "method", r.Method, "route", rt.pattern, "err", err)
+			}
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.audit(r, p, r.Method+" "+rt.pattern, r.URL.Path, sw.status)
+		}
+	})
+}
+
+func (s *Server) audit(r *http.Request, p *auth.Principal, action, target string, status int) {
+	actor := "anonymous"
+	if p != nil {
+		actor = p.Name
+	}
+	outcome := "success"
+	if status >= 400 {
+		outcome = "failure"
+	}
+	// The audit entry must not be lost because the client went away.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := s.Auth.Audit(ctx, auth.AuditEntry{Actor: actor, Action: action, Target: target,
+		RemoteAddr: remoteAddr(r), Outcome: outcome, Status: status}); err != nil {
+		s.Log.Error("audit write failed", "action", action, "err", err)
+	}
+}
+
+// authenticate reads an API token from a Bearer header or from the password
+// of Basic auth (what git sends). No credentials yields a nil principal.
+func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
+	token := ""
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		token = strings.TrimSpace(strings.TrimPrefix(h, "Bearer "))
+	} else if _, pw, ok := r.BasicAuth(); ok {
+		token = pw
+	} else if h != "" {
+		return nil, &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "unsupported Authorization scheme: use Bearer TOKEN"}
+	}
+	if token == "" {
+		return nil, nil
+	}
+	p, err := s.Auth.Authenticate(r.Context(), token)
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		return nil, &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "invalid or revoked API token"}
+	}
+	return p, err
+}
+
+func remoteAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Error is an API error with its HTTP status and a stable code.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func badRequest(format string, args ...any) error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: fmt.Sprintf(format, args...)}
+}
+
+// writeError renders any error in the one error shape of the API.
+func writeError(w http.ResponseWriter, err error) {
+	e := toAPIError(err)
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
+	}
+	writeJSON(w, e.Status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message}})
+}
+
+func toAPIError(err error) *Error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, auth.ErrHidden), errors.Is(err, store.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: notFoundMessage(err)}
+	case errors.Is(err, auth.ErrForbidden):
+		return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "permission denied: ask an admin of the resource for a role that allows this"}
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: err.Error()}
+	case errors.Is(err, store.ErrConflict):
+		return &Error{Status: http.StatusConflict, Code: "conflict", Message: strings.SplitN(err.Error(), ": already exists", 2)[0] + ": already exists"}
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error; the server log has the details"}
+}
+
+func notFoundMessage(err error) string {
+	var nf *notFound
+	if errors.As(err, &nf) {
+		return nf.what + " not found"
+	}
+	return "not found"
+}
+
+// notFound names what was missing without leaking more than the caller asked for.
+type notFound struct{ what string }
+
+func (e *notFound) Error() string { return e.what + " not found" }
+func (e *notFound) Unwrap() error { return store.ErrNotFound }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("request body: %v", err)
+	}
+	return nil
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status  int
+	written bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.written {
+		w.status, w.written = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.written = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,65 @@
+// Package archtest checks the import rules of ARCHITECTURE.md.
+package archtest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/slipway/slipway"
+
+// allowed lists, for each package of ours, the packages of ours it may import.
+var allowed = map[string][]string{
+	"store":           {"store/storetest"}, // its tests only
+	"store/storetest": {"store"},
+	"jobs":            {"store", "store/storetest"},
+	"events":          {"store", "store/storetest"},
+	"auth":            {"store", "store/storetest"},
+	"repo":            {"store", "store/storetest", "events", "jobs"},
+	"client":          {},
+	"api":             {"store", "store/storetest", "auth", "repo", "events", "jobs", "client"},
+	"cmd/slipway":     {"*"},
+	"e2e":             {"*"},
+	"archtest":        {},
+}
+
+func TestImportsRunDownwards(t *testing.T) {
+	out, err := exec.Command("go", "list", "-test", "-f", `{{.ImportPath}}|{{join .Imports " "}}`, module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		path, imports, _ := strings.Cut(line, "|")
+		// Test variants look like "pkg [pkg.test]"; external tests end in "_test".
+		path = strings.Fields(path)[0]
+		path = strings.TrimSuffix(path, "_test")
+		if !strings.HasPrefix(path, module+"/") || strings.HasSuffix(path, ".test") {
+			continue
+		}
+		pkg := strings.TrimPrefix(path, module+"/")
+		rules, ok := allowed[pkg]
+		if !ok {
+			t.Errorf("package %s has no import rule: add it to archtest and ARCHITECTURE.md", pkg)
+			continue
+		}
+		for _, imp := range strings.Fields(imports) {
+			dep, ours := strings.CutPrefix(imp, module+"/")
+			if !ours || dep == pkg {
+				continue
+			}
+			if !permitted(rules, dep) {
+				t.Errorf("%s imports %s, which ARCHITECTURE.md does not allow", pkg, dep)
+			}
+		}
+	}
+}
+
+func permitted(rules []string, dep string) bool {
+	for _, r := range rules {
+		if r == "*" || r == dep {
+			return true
+		}
+	}
+	return false
+}

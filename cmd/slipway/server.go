@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v4"
+
+	"github.com/slipway/slipway/api"
+	"github.com/slipway/slipway/auth"
+	"github.com/slipway/slipway/events"
+	"github.com/slipway/slipway/jobs"
+	"github.com/slipway/slipway/repo"
+	"github.com/slipway/slipway/store"
+)
+
+type serverConfig struct {
+	data, listen, database string
+	tlsCert, tlsKey        string
+	logFormat, logLevel    string
+	configFile             string
+}
+
+func serverCommand(up bool) *cobra.Command {
+	cfg := &serverConfig{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Slipway server",
+		Long: "Run the Slipway server. Every flag may also come from an environment variable\n" +
+			"(SLIPWAY_ and the flag name in capitals, dashes as underscores: SLIPWAY_LISTEN, SLIPWAY_TLS_CERT)\n" +
+			"or from a YAML config file (--config FILE) whose keys are the flag names.\n" +
+			"Precedence: flag, then environment, then config file, then default.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := resolveFlags(cmd.Flags(), cfg.configFile); err != nil {
+				return err
+			}
+			return runServer(cmd.Context(), cfg, up)
+		},
+	}
+	if up {
+		cmd.Use = "up"
+		cmd.Short = "Run Slipway with its embedded defaults (SQLite, local data directory)"
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.data, "data", ".slipway", "data directory")
+	f.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "address to serve HTTP on")
+	f.StringVar(&cfg.database, "database", "", "database: a postgres:// URL, or a SQLite file (default DATA/slipway.db)")
+	f.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate file (serve HTTPS with --tls-key)")
+	f.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key file")
+	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&cfg.configFile, "config", "", "YAML config file")
+	return cmd
+}
+
+// resolveFlags fills every flag not given on the command line from
+// SLIPWAY_<NAME>, then from the config file.
+func resolveFlags(fs *pflag.FlagSet, configFile string) error {
+	if configFile == "" {
+		configFile = os.Getenv("SLIPWAY_CONFIG")
+	}
+	fileValues := map[string]string{}
+	if configFile != "" {
+		b, err := os.ReadFile(configFile)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		var raw map[string]any
+		if err := yaml.Unmarshal(b, &raw); err != nil {
+			return fmt.Errorf("config file %s: %w", configFile, err)
+		}
+		for k, v := range raw {
+			if fs.Lookup(k) == nil {
+				return fmt.Errorf("config file %s: unknown key %q (keys are the server's flag names, e.g. listen, data)", configFile, k)
+			}
+			fileValues[k] = fmt.Sprint(v)
+		}
+	}
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil {
+			return
+		}
+		env := "SLIPWAY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", env, v, e)
+			}
+		} else if v, ok := fileValues[f.Name]; ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("config file %s: %s: %w", configFile, f.Name, e)
+			}
+		}
+	})
+	return err
+}
+
+func newLogger(cfg *serverConfig) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", cfg.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch cfg.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", cfg.logFormat)
+}
+
+func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
+	}
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	dsn := cfg.database
+	if dsn == "" {
+		dsn = filepath.Join(cfg.data, "slipway.db")
+	}
+	db, err := store.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	authSvc := auth.NewService(db)
+	tokenFile := filepath.Join(cfg.data, "admin-token")
+	firstToken, err := authSvc.Bootstrap(ctx, tokenFile)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	bus := events.New(db, log)
+	engine := jobs.New(db, jobs.Options{Logger: log, Registerer: reg})
+	repos := repo.NewService(db, filepath.Join(cfg.data, "repos"), bus, log, repo.NewMetrics(reg))
+	srv := &api.Server{Auth: authSvc, Repos: repos, Log: log, Registry: reg, Version: version}
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (choose another address with --listen)", cfg.listen, err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	scheme := "http"
+	if cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return fmt.Errorf("TLS: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+		scheme = "https"
+	} else if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		log.Warn("serving plain HTTP on a non-loopback address: API tokens travel in every request and can be read on the network; use --tls-cert and --tls-key", "addr", ln.Addr().String())
+	}
+	url := scheme + "://" + ln.Addr().String()
+	log.Info("slipway started", "url", url, "data", cfg.data, "database", string(db.Dialect()), "version", version)
+	printWelcome(url, tokenFile, firstToken != "", up)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	run("events", bus.Run)
+	run("jobs", engine.Run)
+	run("http", func(ctx context.Context) error {
+		go func() {
+			<-ctx.Done()
+			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer scancel()
+			_ = hs.Shutdown(sctx)
+		}()
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	<-ctx.Done()
+	log.Info("slipway stopping")
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+func printWelcome(url, tokenFile string, first, up bool) {
+	if first {
+		fmt.Printf("Created the user %q and an API token for it in %s (readable only by you).\n", auth.AdminUser, tokenFile)
+	}
+	what := "Slipway server"
+	if up {
+		what = "Slipway (embedded defaults: SQLite, local data directory)"
+	}
+	fmt.Printf("%s is serving on %s\n", what, url)
+	fmt.Printf("Use it from another shell:\n  export SLIPWAY_URL=%s\n  export SLIPWAY_TOKEN=$(cat %s)\n  slipway repo create hello\n  git clone %s/git/hello.git   # user name: anything, password: the token\n", url, tokenFile, url)
+}

@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The figures of the README's performance table:
+//
+//	go test -run '^$' -bench . -benchtime 1x ./e2e/
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// pushTimes commits one small file and times `git push` alone, n times.
+func pushTimes(b *testing.B, dir string, n int) []time.Duration {
+	var ds []time.Duration
+	for i := 0; i < n; i++ {
+		if err := os.WriteFile(filepath.Join(dir, "f.txt"), []byte(fmt.Sprintf("change %d %d\n", i, time.Now().UnixNano())), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		mustGit(b, dir, "add", "f.txt")
+		mustGit(b, dir, "commit", "-q", "-m", "change")
+		start := time.Now()
+		mustGit(b, dir, "push", "-q", "origin", "HEAD:refs/heads/main")
+		ds = append(ds, time.Since(start))
+	}
+	return ds
+}
+
+// BenchmarkPushOneFileCommit compares a push to Slipway over HTTP with the
+// same push to a local bare repository over file:// (the floor).
+func BenchmarkPushOneFileCommit(b *testing.B) {
+	s := startServer(b)
+	s.mustCLI(s.token, nil, "repo", "create", "bench")
+	work := b.TempDir()
+	mustGit(b, work, "init", "-q", "--bare", "floor.git")
+	mustGit(b, work, "clone", "-q", s.gitURL(s.token, "bench.git"), "http")
+	mustGit(b, work, "clone", "-q", "file://"+filepath.Join(work, "floor.git"), "file")
+	for i := 0; i < b.N; i++ {
+		httpT := median(pushTimes(b, filepath.Join(work, "http"), 20))
+		fileT := median(pushTimes(b, filepath.Join(work, "file"), 20))
+		b.ReportMetric(float64(httpT.Microseconds())/1000, "http-median-ms")
+		b.ReportMetric(float64(fileT.Microseconds())/1000, "file-median-ms")
+		b.ReportMetric(float64(httpT)/float64(fileT), "ratio")
+	}
+}
+
+// BenchmarkClone50MB compares a clone of a repository with ~50 MB of
+// history over HTTP with a clone of the same repository over file://.
+func BenchmarkClone50MB(b *testing.B) {
+	s := startServer(b)
+	s.mustCLI(s.token, nil, "repo", "create", "big")
+	work := b.TempDir()
+	src := filepath.Join(work, "src")
+	mustGit(b, work, "init", "-q", "src")
+	chunk := make([]byte, 1<<20)
+	for i := 0; i < 50; i++ {
+		_, _ = rand.Read(chunk)
+		if err := os.WriteFile(filepath.Join(src, "blob"+strconv.Itoa(i%10)), chunk, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		mustGit(b, src, "add", ".")
+		mustGit(b, src, "commit", "-q", "-m", "commit "+strconv.Itoa(i))
+	}
+	mustGit(b, src, "push", "-q", s.gitURL(s.token, "big.git"), "HEAD:refs/heads/main")
+	mustGit(b, work, "clone", "-q", "--bare", src, "floor.git")
+	size := mustGit(b, filepath.Join(work, "floor.git"), "count-objects", "-vH")
+	b.Logf("repository: %s", strings.ReplaceAll(size, "\n", "; "))
+	clone := func(url string) time.Duration {
+		dst := filepath.Join(work, "c")
+		os.RemoveAll(dst)
+		start := time.Now()
+		mustGit(b, work, "clone", "-q", "--bare", url, dst)
+		return time.Since(start)
+	}
+	for i := 0; i < b.N; i++ {
+		var h, f []time.Duration
+		for j := 0; j < 5; j++ {
+			h = append(h, clone(s.gitURL(s.token, "big.git")))
+			f = append(f, clone("file://"+filepath.Join(work, "floor.git")))
+		}
+		b.ReportMetric(float64(median(h).Milliseconds()), "http-median-ms")
+		b.ReportMetric(float64(median(f).Milliseconds()), "file-median-ms")
+		b.ReportMetric(float64(median(h))/float64(median(f)), "ratio")
+	}
+}
+
+// BenchmarkIdleMemory reports the resident memory of a server that has
+// started and sat idle for two seconds.
+func BenchmarkIdleMemory(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		s := startServer(b)
+		time.Sleep(2 * time.Second)
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+		if err != nil {
+			b.Skip("no /proc on this system")
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
+				kb, _ := strconv.Atoi(f[1])
+				b.ReportMetric(float64(kb)/1024, "rss-MB")
+			}
+		}
+		s.stop()
+	}
+}

@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type pushEvent struct {
+	ID        int64  `json:"id"`
+	Ref       string `json:"ref"`
+	OldCommit string `json:"old_commit"`
+	NewCommit string `json:"new_commit"`
+	Pusher    string `json:"pusher"`
+}
+
+func TestSpine_RepositoriesUsersGitAndRestart(t *testing.T) {
+	s := startServer(t)
+	admin := s.token
+	if !strings.Contains(s.stdout.String(), "admin-token") {
+		t.Errorf("first start does not say where the admin token is:\n%s", s.stdout)
+	}
+	if strings.Contains(s.stdout.String()+s.log.String(), admin) {
+		t.Fatal("the admin token appears in the server's output")
+	}
+
+	var repo struct {
+		Name     string `json:"name"`
+		CloneURL string `json:"clone_url"`
+	}
+	s.mustCLI(admin, &repo, "repo", "create", "demo", "--description", "e2e")
+	if repo.CloneURL != s.url+"/git/demo.git" {
+		t.Fatalf("clone URL %q", repo.CloneURL)
+	}
+	s.mustCLI(admin, nil, "user", "create", "bob")
+	s.mustCLI(admin, nil, "user", "create", "carol")
+	var bob, carol struct {
+		Token string `json:"token"`
+	}
+	s.mustCLI(admin, &bob, "token", "create", "--user", "bob", "--name", "laptop")
+	s.mustCLI(admin, &carol, "token", "create", "--user", "carol")
+	s.mustCLI(admin, nil, "repo", "grant", "demo", "bob", "read")
+
+	// The admin clones the empty repository, commits and pushes.
+	work := t.TempDir()
+	mustGit(t, work, "clone", s.gitURL(admin, "demo.git"), "demo")
+	dir := filepath.Join(work, "demo")
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustGit(t, dir, "add", ".")
+	mustGit(t, dir, "commit", "-m", "first")
+	mustGit(t, dir, "push", "origin", "HEAD:refs/heads/main")
+	head := strings.TrimSpace(mustGit(t, dir, "rev-parse", "HEAD"))
+
+	var evs []pushEvent
+	s.mustCLI(admin, &evs, "repo", "events", "demo")
+	if len(evs) != 1 || evs[0].Ref != "refs/heads/main" || evs[0].NewCommit != head ||
+		evs[0].OldCommit != strings.Repeat("0", 40) || evs[0].Pusher != "admin" {
+		t.Fatalf("push events: %+v", evs)
+	}
+
+	// bob may read: clone works, push is refused with a clear message.
+	bobDir := filepath.Join(work, "bob")
+	mustGit(t, work, "clone", s.gitURL(bob.Token, "demo.git"), "bob")
+	if got := strings.TrimSpace(mustGit(t, bobDir, "rev-parse", "HEAD")); got != head {
+		t.Fatalf("bob cloned %s, want %s", got, head)
+	}
+	mustGit(t, bobDir, "commit", "--allow-empty", "-m", "bob was here")
+	out, err := git(t, bobDir, "push", "origin", "HEAD:refs/heads/main")
+	if err == nil || !strings.Contains(out, "permission denied") || !strings.Contains(out, "403") {
+		t.Fatalf("read-only push: err=%v\n%s", err, out)
+	}
+
+	// carol has no role: the repository does not exist for her.
+	out, err = git(t, work, "clone", s.gitURL(carol.Token, "demo.git"), "carol")
+	if err == nil || !strings.Contains(out, "not found") {
+		t.Fatalf("clone without permission: err=%v\n%s", err, out)
+	}
+	if o, _, err := s.cli(carol.Token, "repo", "get", "demo"); err == nil {
+		t.Fatalf("carol can see the repository through the API: %s", o)
+	}
+	// Anonymous and unknown tokens are asked to authenticate.
+	for _, tok := range []string{"", "slw_NOTATOKENNOTATOKENNOTATOK"} {
+		out, err = git(t, work, "clone", s.gitURL(tok, "demo.git"), "anon")
+		if err == nil || !(strings.Contains(out, "Authentication failed") || strings.Contains(out, "could not read Username")) {
+			t.Fatalf("clone with token %q: err=%v\n%s", tok, err, out)
+		}
+	}
+
+	// After a restart the repository, its commits and its events are intact.
+	s.stop()
+	s.start()
+	if strings.Contains(s.stdout.String(), "Created the user") {
+		t.Error("a restart created the admin user again")
+	}
+	again := filepath.Join(work, "again")
+	mustGit(t, work, "clone", s.gitURL(admin, "demo.git"), "again")
+	if got := strings.TrimSpace(mustGit(t, again, "rev-parse", "HEAD")); got != head {
+		t.Fatalf("after restart HEAD is %s, want %s", got, head)
+	}
+	mustGit(t, again, "commit", "--allow-empty", "-m", "after restart")
+	mustGit(t, again, "push", "origin", "HEAD:refs/heads/main")
+	s.mustCLI(admin, &evs, "repo", "events", "demo")
+	if len(evs) != 2 || evs[1].NewCommit != head || evs[0].OldCommit != head {
+		t.Fatalf("events after restart: %+v", evs)
+	}
+
+	// The audit log saw the push and the refused push.
+	var audit []struct {
+		Actor, Action, Outcome string
+	}
+	s.mustCLI(admin, &audit, "audit", "list")
+	var pushes, refused int
+	for _, a := range audit {
+		if a.Action == "git push" && a.Outcome == "success" {
+			pushes++
+		}
+		if a.Action == "git push" && a.Actor == "bob" && a.Outcome == "failure" {
+			refused++
+		}
+	}
+	if pushes < 2 || refused < 1 {
+		t.Fatalf("audit log: %d pushes, %d refused: %+v", pushes, refused, audit)
+	}
+}
