@@ -50,6 +50,11 @@ type server struct {
 	stdout *syncBuffer
 	token  string
 	extra  []string
+	// env adds to the server's environment; noListenFlag leaves --listen out
+	// so SLIPWAY_LISTEN can supply it.
+	env          []string
+	noListenFlag bool
+	client       *http.Client
 }
 
 func freeAddr(t testing.TB) string {
@@ -74,15 +79,22 @@ func startServer(t testing.TB, args ...string) *server {
 func (s *server) start() {
 	s.t.Helper()
 	s.log, s.stdout = &syncBuffer{}, &syncBuffer{}
-	s.cmd = exec.Command(binary, append([]string{"server", "--data", s.data, "--listen", s.addr}, s.extra...)...)
+	args := []string{"server", "--data", s.data}
+	if !s.noListenFlag {
+		args = append(args, "--listen", s.addr)
+	}
+	s.cmd = exec.Command(binary, append(args, s.extra...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.log
-	s.cmd.Env = gitEnv(s.t)
+	s.cmd.Env = append(gitEnv(s.t), s.env...)
+	if s.client == nil {
+		s.client = http.DefaultClient
+	}
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(s.url + "/healthz")
+		resp, err := s.client.Get(s.url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

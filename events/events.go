@@ -398,3 +398,14 @@ func (t *tracker) advance(now time.Time) {
 		t.cursor = id
 	}
 }
+
+// Prune deletes events older than before and returns how many went. Events
+// are for live delivery; what must last (push events, executions) lives in
+// its owner's tables.
+func (b *Bus) Prune(ctx context.Context, before time.Time) (int64, error) {
+	res, err := b.db.ExecContext(ctx, "DELETE FROM events WHERE at < ?", store.Millis(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	return res.RowsAffected()
+}

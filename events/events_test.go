@@ -428,3 +428,18 @@ func TestTheCursorWaitsForAGapAndGivesUpOnItAfterTheTimeout(t *testing.T) {
 		t.Fatal("an id below the cursor was accepted")
 	}
 }
+
+func TestPruneDeletesOnlyEventsOlderThanTheCutoff(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := startBus(t, db, nil)
+		publish(t, db, b, "push", map[string]int{"n": 1})
+		publish(t, db, b, "push", map[string]int{"n": 2})
+		ctx := context.Background()
+		if n, err := b.Prune(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("prune with an old cutoff: %d, %v", n, err)
+		}
+		if n, err := b.Prune(ctx, time.Now().Add(time.Second)); err != nil || n != 2 {
+			t.Fatalf("prune: %d, %v", n, err)
+		}
+	})
+}

@@ -397,3 +397,15 @@ func truncate(s string) string {
 	}
 	return s[:maxErrorLen] + "…"
 }
+
+// Prune deletes jobs that finished (completed, failed or cancelled) before
+// the given time and returns how many went.
+func (e *Engine) Prune(ctx context.Context, before time.Time) (int64, error) {
+	res, err := e.db.ExecContext(ctx,
+		`DELETE FROM jobs WHERE state IN ('completed', 'failed', 'cancelled') AND finished_at > 0 AND finished_at < ?`,
+		store.Millis(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune jobs: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -633,3 +633,27 @@ func TestEngine_ExportsMetrics(t *testing.T) {
 		}
 	})
 }
+
+func TestEngine_PruneDeletesOnlyJobsFinishedBeforeTheCutoff(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := jobs.New(db, fast(jobs.Options{}))
+		e.Register("done", func(context.Context, *jobs.Job) error { return nil })
+		start(t, e)
+		finished := enqueue(t, e, "done", nil)
+		waitState(t, e, finished, jobs.StateCompleted)
+		later := enqueue(t, e, "unregistered", nil, jobs.RunAt(time.Now().Add(time.Hour)))
+		if n, err := e.Prune(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("prune with an old cutoff: %d, %v", n, err)
+		}
+		if n, err := e.Prune(ctx, time.Now().Add(time.Second)); err != nil || n != 1 {
+			t.Fatalf("prune: %d, %v", n, err)
+		}
+		if _, err := e.Get(ctx, finished); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("pruned job still there: %v", err)
+		}
+		if _, err := e.Get(ctx, later); err != nil {
+			t.Fatalf("a job that has not run was pruned: %v", err)
+		}
+	})
+}

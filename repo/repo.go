@@ -226,12 +226,54 @@ func (s *Service) initBare(ctx context.Context, dir string) error {
 		{"receive.denyNonFastForwards", "false"},
 		{"uploadpack.allowFilter", "true"},
 		{"uploadpack.allowAnySHA1InWant", "false"},
+		// Housekeeping runs from the Maintain periodic job, not in every
+		// push's response path (git would start gc --auto each time).
+		{"receive.autogc", "false"},
 	} {
 		if out, err := s.command(ctx, "", "config", "--file", filepath.Join(dir, "config"), kv[0], kv[1]).CombinedOutput(); err != nil {
 			return fmt.Errorf("git config %s: %w: %s", kv[0], err, strings.TrimSpace(string(out)))
 		}
 	}
 	return nil
+}
+
+// Maintain runs git's own housekeeping (`git gc --auto`: pack loose
+// objects, consolidate packs, pack refs) in every repository. It is cheap
+// where there is nothing to do; the server runs it as a periodic job.
+func (s *Service) Maintain(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, "SELECT path FROM repositories ORDER BY id")
+	if err != nil {
+		return fmt.Errorf("maintain repositories: %w", err)
+	}
+	var paths []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return fmt.Errorf("maintain repositories: %w", err)
+		}
+		paths = append(paths, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("maintain repositories: %w", err)
+	}
+	var errs []error
+	for _, rel := range paths {
+		dir, err := s.dir(rel)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// Not detached: the job owns the work, so its duration and errors are real.
+		if out, err := s.command(ctx, "", "-C", dir, "-c", "gc.autoDetach=false", "gc", "--auto", "--quiet").CombinedOutput(); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			errs = append(errs, fmt.Errorf("git gc in %s: %w: %s", rel, err, strings.TrimSpace(string(out))))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 const repoColumns = "id, project_id, name, description, path, created_at"

@@ -158,6 +158,7 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	bus := events.New(db, log)
 	engine := jobs.New(db, jobs.Options{Logger: log, Registerer: reg})
 	repos := repo.NewService(db, filepath.Join(cfg.data, "repos"), bus, log, repo.NewMetrics(reg))
+	housekeeping(engine, repos, bus, log)
 	srv := &api.Server{Auth: authSvc, Repos: repos, Log: log, Registry: reg, Version: version}
 
 	ln, err := net.Listen("tcp", cfg.listen)
@@ -214,6 +215,31 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	wg.Wait()
 	close(errc)
 	return <-errc
+}
+
+// retention is how long finished jobs and delivered events are kept.
+const retention = 7 * 24 * time.Hour
+
+// housekeeping registers the periodic jobs that keep the data directory and
+// the database from growing without bound. Each runs once per interval
+// across all server processes.
+func housekeeping(engine *jobs.Engine, repos *repo.Service, bus *events.Bus, log *slog.Logger) {
+	engine.Register("repo.maintain", func(ctx context.Context, _ *jobs.Job) error {
+		return repos.Maintain(ctx)
+	})
+	engine.Periodic("repo.maintain", 10*time.Minute, "repo.maintain", nil)
+	engine.Register("events.prune", func(ctx context.Context, _ *jobs.Job) error {
+		n, err := bus.Prune(ctx, time.Now().Add(-retention))
+		log.Debug("pruned events", "count", n)
+		return err
+	})
+	engine.Periodic("events.prune", time.Hour, "events.prune", nil)
+	engine.Register("jobs.prune", func(ctx context.Context, _ *jobs.Job) error {
+		n, err := engine.Prune(ctx, time.Now().Add(-retention))
+		log.Debug("pruned jobs", "count", n)
+		return err
+	})
+	engine.Periodic("jobs.prune", time.Hour, "jobs.prune", nil)
 }
 
 func printWelcome(url, tokenFile string, first, up bool) {
