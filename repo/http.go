@@ -121,6 +121,14 @@ func (s *Service) advertise(w http.ResponseWriter, r *http.Request, rp *Reposito
 	if !(sub == "upload-pack" && protocolV2(protocol)) {
 		out.prefix = []byte(pktLine("# service="+service+"\n") + "0000")
 	}
+	if sub == "receive-pack" && nativeAdvertisement(dir, protocol) {
+		b, err := s.receivePackAdvertisement(r.Context(), dir)
+		if err == nil {
+			_, _ = out.Write(b)
+			return
+		}
+		s.log.Warn("repo: native ref advertisement failed; asking git", "repository", rp.ID, "err", err)
+	}
 	var stderr capped
 	cmd := s.command(r.Context(), protocol, gitArgs(sub, dir, "--advertise-refs")...)
 	cmd.Stdout, cmd.Stderr = out, &stderr

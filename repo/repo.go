@@ -70,6 +70,7 @@ type Service struct {
 	metrics *Metrics
 	git     string // the git program
 	path    string // PATH given to git
+	adv     receivePackAdvertiser
 }
 
 // NewService returns a Service keeping bare repositories under root (for
@@ -229,6 +230,12 @@ func (s *Service) initBare(ctx context.Context, dir string) error {
 		// Housekeeping runs from the Maintain periodic job, not in every
 		// push's response path (git would start gc --auto each time).
 		{"receive.autogc", "false"},
+		// A push's connectivity check asks the repository's alternates for
+		// their refs; during a push the only alternate is the repository
+		// itself (git's quarantine), whose refs the check already has. `true`
+		// answers "none" without starting git for-each-ref on every push.
+		// Hosted repositories have no other alternates.
+		{"core.alternateRefsCommand", "true"},
 	} {
 		if out, err := s.command(ctx, "", "config", "--file", filepath.Join(dir, "config"), kv[0], kv[1]).CombinedOutput(); err != nil {
 			return fmt.Errorf("git config %s: %w: %s", kv[0], err, strings.TrimSpace(string(out)))
