@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,5 +124,32 @@ func TestSpine_RepositoriesUsersGitAndRestart(t *testing.T) {
 	}
 	if pushes < 2 || refused < 1 {
 		t.Fatalf("audit log: %d pushes, %d refused: %+v", pushes, refused, audit)
+	}
+}
+
+func TestCLI_LoginSavesTheServerAndTokenForLaterCommands(t *testing.T) {
+	s := startServer(t)
+	home := t.TempDir()
+	env := append(gitEnv(t), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "SLIPWAY_URL=", "SLIPWAY_TOKEN=")
+	run := func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = env
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("slw_wrongwrongwrongwrongwrongwr\n", "login", "--url", s.url); err == nil {
+		t.Fatalf("login with a bad token succeeded: %s", out)
+	}
+	out, err := run(s.token+"\n", "login", "--url", s.url)
+	if err != nil || !strings.Contains(out, "as admin") {
+		t.Fatalf("login: %v\n%s", err, out)
+	}
+	saved := filepath.Join(home, ".config", "slipway", "login.json")
+	if fi, err := os.Stat(saved); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("saved login: %v %v", fi, err)
+	}
+	if out, err := run("", "repo", "create", "after-login"); err != nil || !strings.Contains(out, "/git/after-login.git") {
+		t.Fatalf("command after login: %v\n%s", err, out)
 	}
 }
