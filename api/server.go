@@ -81,7 +81,20 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	}))
-	handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	// Metrics hold only aggregate counts, so any valid token may scrape them
+	// (a user with no grants is enough); anonymous scrapes are refused.
+	metrics := promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
+	handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err == nil && p == nil {
+			err = &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "authentication required: scrape with 'Authorization: Bearer TOKEN'"}
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	}))
 	handle("GET /api/v1/openapi.json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
@@ -103,6 +116,8 @@ func (s *Server) instrument(pattern string, h http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
+		s.Log.Debug("request", "method", r.Method, "route", pattern, "status", sw.status,
+			"duration", time.Since(start), "remote", remoteAddr(r))
 		s.requests.WithLabelValues(pattern, strconv.Itoa(sw.status)).Inc()
 		s.duration.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
 	})

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,6 +88,26 @@ func TestSpine_RepositoriesUsersGitAndRestart(t *testing.T) {
 		out, err = git(t, work, "clone", s.gitURL(tok, "demo.git"), "anon")
 		if err == nil || !(strings.Contains(out, "Authentication failed") || strings.Contains(out, "could not read Username")) {
 			t.Fatalf("clone with token %q: err=%v\n%s", tok, err, out)
+		}
+	}
+
+	// Metrics need a token and count requests, git operations, push events and jobs.
+	if resp, err := http.Get(s.url + "/metrics"); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("anonymous /metrics: %v %v", resp, err)
+	}
+	waitFor(t, "housekeeping jobs to run and show in /metrics", func() bool {
+		m := s.metrics(carol.Token)
+		return strings.Contains(m, `slipway_jobs_outcomes_total{kind="repo.maintain",outcome="completed"}`)
+	})
+	m := s.metrics(carol.Token)
+	for _, want := range []string{
+		`slipway_http_requests_total{code="201",route="POST /api/v1/projects/{project}/repos"} 1`,
+		`slipway_git_operations_total{outcome="ok",service="git-receive-pack"} 1`,
+		`slipway_push_events_total 1`,
+		`slipway_jobs_queue_depth{state="available"}`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 
