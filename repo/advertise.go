@@ -14,11 +14,12 @@ import (
 	"sync"
 )
 
-// receivePackAdvertiser caches what lets us write receive-pack's ref advertisement without
-// starting git: a push over HTTP asks for it first, and on a small machine
-// starting a git process costs as much as the rest of that request. Only the
-// capability line comes from git, learnt once per server from a repository
-// configured like ours, so it always matches the git that takes the push.
+// receivePackAdvertiser holds what the ref advertisement of receive-pack
+// needs so that it can be written without starting git: a push over HTTP
+// asks for it first, and on a small machine starting a git process costs as
+// much as the rest of that request. Only the capability line comes from git,
+// learnt once per server from a repository configured like ours, so it always
+// matches the git that takes the push.
 type receivePackAdvertiser struct {
 	mu   sync.Mutex
 	caps string
