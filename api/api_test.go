@@ -360,3 +360,18 @@ func TestSecrets_TokensNeverComeBackInListings(t *testing.T) {
 		t.Fatal("audit log leaks a secret")
 	}
 }
+
+// TestGrant_HiddenAndMissingResourcesLookTheSame: a user without a role on a
+// repository cannot tell from a grant attempt whether it exists.
+func TestGrant_HiddenAndMissingResourcesLookTheSame(t *testing.T) {
+	f := newFixture(t)
+	name := f.newRepo(t)
+	_, hidden := f.do(t, "stranger", "POST", "/api/v1/projects/default/grants",
+		map[string]string{"resource": "repo/" + name, "subject": "stranger", "role": "admin"})
+	_, missing := f.do(t, "stranger", "POST", "/api/v1/projects/default/grants",
+		map[string]string{"resource": "repo/nosuch", "subject": "stranger", "role": "admin"})
+	norm := strings.ReplaceAll(string(hidden), name, "NAME")
+	if want := strings.ReplaceAll(string(missing), "nosuch", "NAME"); norm != want {
+		t.Fatalf("answers differ:\nhidden:  %s\nmissing: %s", hidden, missing)
+	}
+}

@@ -24,6 +24,9 @@ func parseGitPath(path string) (project, name, subpath string, ok bool) {
 			case 0:
 				project = auth.DefaultProject
 			case 1:
+				if segs[0] == "" {
+					return "", "", "", false
+				}
 				project = segs[0]
 			default:
 				return "", "", "", false

@@ -221,7 +221,7 @@ func (s *Server) resolveResource(ctx context.Context, pr *auth.Project, ref stri
 	case "repo", "repository":
 		rp, err := s.Repos.Get(ctx, pr.ID, name)
 		if errors.Is(err, store.ErrNotFound) {
-			return auth.Resource{}, &notFound{"repository " + name}
+			return auth.Resource{}, &notFound{resourceLabel(ref)}
 		}
 		if err != nil {
 			return auth.Resource{}, err
@@ -229,6 +229,15 @@ func (s *Server) resolveResource(ctx context.Context, pr *auth.Project, ref stri
 		return repoResource(rp), nil
 	}
 	return auth.Resource{}, badRequest("unknown resource kind %q: use project or repo", kind)
+}
+
+// resourceLabel names "KIND/NAME" the way not-found messages do.
+func resourceLabel(ref string) string {
+	kind, name, _ := strings.Cut(ref, "/")
+	if kind == "repo" || kind == "repository" {
+		return "repository " + name
+	}
+	return ref
 }
 
 func (s *Server) grant(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -255,7 +264,8 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, p *auth.Principal
 	}
 	if err := s.Auth.Authorize(ctx, p, auth.Admin, res); err != nil {
 		if errors.Is(err, auth.ErrHidden) {
-			return &notFound{req.Resource}
+			// The same answer as for a resource that does not exist.
+			return &notFound{resourceLabel(req.Resource)}
 		}
 		return err
 	}

@@ -61,13 +61,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	done := make(chan struct{}, e.opts.Workers) // one send per finished worker
 	free := e.opts.Workers
 	more := true // the last claim filled every free slot: more jobs may be due
-	claimNow := true
+	claimNow, probe := true, false
 	poll := time.NewTicker(e.opts.PollInterval)
 	defer poll.Stop()
 	e.tickPeriodic(ctx)
 	for {
 		if claimNow && free > 0 && len(kinds) > 0 && ctx.Err() == nil {
-			jobs, err := e.claim(ctx, claimSQL, kinds, free)
+			jobs, err := e.claim(ctx, claimSQL, kinds, free, probe)
 			if err != nil && ctx.Err() == nil {
 				e.log.Warn("claim jobs", "err", err)
 			}
@@ -77,7 +77,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			more = len(jobs) == free
 			free -= len(jobs)
 		}
-		claimNow = false
+		claimNow, probe = false, false
 		select {
 		case <-ctx.Done():
 			e.drain(done, free, stopWork)
@@ -98,7 +98,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			claimNow = more
 		case <-poll.C:
 			e.tickPeriodic(ctx)
-			more, claimNow = true, true
+			more, claimNow, probe = true, true, true
 		}
 	}
 }
@@ -146,8 +146,39 @@ func claimQuery(d store.Dialect, kinds int) string {
 	RETURNING ` + jobColumns
 }
 
-func (e *Engine) claim(ctx context.Context, query string, kinds []string, n int) ([]*Job, error) {
+// claimable reports, with a read that takes no lock, whether any job could be
+// claimed. An idle engine then polls without write transactions, which on
+// SQLite would queue behind (and delay) other processes' lease renewals.
+func (e *Engine) claimable(ctx context.Context, kinds []string, now time.Time) (bool, error) {
+	in := strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ")
+	args := make([]any, 0, 2*len(kinds)+2)
+	args = append(args, store.Millis(now))
+	for _, k := range kinds {
+		args = append(args, k)
+	}
+	args = append(args, store.Millis(now))
+	for _, k := range kinds {
+		args = append(args, k)
+	}
+	var one int
+	err := store.Scan(e.db.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE
+		(state = 'available' AND run_at <= ? AND kind IN (`+in+`)) OR
+		(state = 'running' AND lease_until < ? AND kind IN (`+in+`)) LIMIT 1`, args...), &one)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// claim takes up to n jobs. probe first checks with a read whether there is
+// anything to take, for claims that only a poll tick asked for.
+func (e *Engine) claim(ctx context.Context, query string, kinds []string, n int, probe bool) ([]*Job, error) {
 	now := e.opts.Now()
+	if probe {
+		if ok, err := e.claimable(ctx, kinds, now); !ok || err != nil {
+			return nil, err
+		}
+	}
 	args := make([]any, 0, 2*len(kinds)+7)
 	args = append(args, store.Millis(now))
 	for _, k := range kinds {
