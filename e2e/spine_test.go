@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -172,5 +173,85 @@ func TestCLI_LoginSavesTheServerAndTokenForLaterCommands(t *testing.T) {
 	}
 	if out, err := run("", "repo", "create", "after-login"); err != nil || !strings.Contains(out, "/git/after-login.git") {
 		t.Fatalf("command after login: %v\n%s", err, out)
+	}
+}
+
+func TestProjects_RepositoriesLiveInTheirProjectsNamespace(t *testing.T) {
+	s := startServer(t)
+	s.mustCLI(s.token, nil, "project", "create", "payments", "--description", "the payments team")
+	var repo struct {
+		Project  string `json:"project"`
+		CloneURL string `json:"clone_url"`
+	}
+	s.mustCLI(s.token, &repo, "--project", "payments", "repo", "create", "api")
+	if repo.Project != "payments" || repo.CloneURL != s.url+"/git/payments/api.git" {
+		t.Fatalf("repository in project: %+v", repo)
+	}
+	// The same name is free in another project.
+	s.mustCLI(s.token, nil, "repo", "create", "api")
+	var defaults, payments []struct{ Name string }
+	s.mustCLI(s.token, &defaults, "repo", "list")
+	cmd := exec.Command(binary, "repo", "list", "--output", "json")
+	cmd.Env = append(gitEnv(t), "SLIPWAY_URL="+s.url, "SLIPWAY_TOKEN="+s.token, "SLIPWAY_PROJECT=payments")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &payments); err != nil || len(payments) != 1 || len(defaults) != 1 {
+		t.Fatalf("default: %+v, payments: %+v (%v)", defaults, payments, err)
+	}
+	work := t.TempDir()
+	mustGit(t, work, "clone", "-q", s.gitURL(s.token, "payments/api.git"), "api")
+
+	// A team's grant on the project reaches its repositories.
+	s.mustCLI(s.token, nil, "user", "create", "dana")
+	var dana struct{ Token string }
+	s.mustCLI(s.token, &dana, "token", "create", "--user", "dana")
+	if out, err := git(t, work, "clone", "-q", s.gitURL(dana.Token, "payments/api.git"), "dana"); err == nil {
+		t.Fatalf("dana cloned without a grant: %s", out)
+	}
+	s.mustCLI(s.token, nil, "team", "create", "payers")
+	s.mustCLI(s.token, nil, "team", "add-member", "payers", "dana")
+	s.mustCLI(s.token, nil, "-p", "payments", "grant", "project", "team:payers", "read")
+	mustGit(t, work, "clone", "-q", s.gitURL(dana.Token, "payments/api.git"), "dana")
+	var teams []struct {
+		Name    string
+		Members []string
+	}
+	s.mustCLI(s.token, &teams, "team", "list")
+	if len(teams) != 1 || len(teams[0].Members) != 1 || teams[0].Members[0] != "dana" {
+		t.Fatalf("teams: %+v", teams)
+	}
+}
+
+func TestUp_StartsWithTheEmbeddedDefaultsInTheWorkingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cmd := exec.Command(binary, "up", "--listen", addr)
+	cmd.Dir = dir
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}()
+	waitFor(t, "slipway up to serve", func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	for _, f := range []string{".slipway/admin-token", ".slipway/slipway.db"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if !strings.Contains(out.String(), "export SLIPWAY_TOKEN=$(cat .slipway/admin-token)") {
+		t.Errorf("up does not say how to use the token:\n%s", out)
 	}
 }
