@@ -48,10 +48,24 @@ func TestServer_ServesHTTPSWithTLSFlags(t *testing.T) {
 	}
 	// The CLI trusts the system's roots and, as every Go program, SSL_CERT_FILE.
 	t.Setenv("SSL_CERT_FILE", certFile)
+	t.Setenv("GIT_SSL_CAINFO", certFile)
 	var users []struct{ Name string }
 	s.mustCLI(s.token, &users, "--url", s.url, "user", "list")
 	if len(users) != 1 || users[0].Name != "admin" {
 		t.Fatalf("users over HTTPS: %+v", users)
+	}
+	// Git over HTTPS: the pack goes through the server's TLS, not straight
+	// to the socket as on plain HTTP.
+	s.mustCLI(s.token, nil, "--url", s.url, "repo", "create", "secure")
+	work := t.TempDir()
+	url := "https://x:" + s.token + "@" + s.addr + "/git/secure.git"
+	mustGit(t, work, "clone", "-q", url, "a")
+	a := filepath.Join(work, "a")
+	mustGit(t, a, "commit", "-q", "--allow-empty", "-m", "over tls")
+	mustGit(t, a, "push", "-q", "origin", "HEAD:refs/heads/main")
+	mustGit(t, work, "clone", "-q", url, "b")
+	if got, want := mustGit(t, filepath.Join(work, "b"), "rev-parse", "HEAD"), mustGit(t, a, "rev-parse", "HEAD"); got != want {
+		t.Fatalf("clone over TLS got %s, want %s", got, want)
 	}
 }
 

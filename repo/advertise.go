@@ -14,20 +14,23 @@ import (
 	"sync"
 )
 
-// receivePackAdvertiser holds what the ref advertisement of receive-pack
-// needs so that it can be written without starting git: a push over HTTP
-// asks for it first, and on a small machine starting a git process costs as
-// much as the rest of that request. Only the capability line comes from git,
-// learnt once per server from a repository configured like ours, so it always
-// matches the git that takes the push.
-type receivePackAdvertiser struct {
-	mu   sync.Mutex
-	caps string
+// advertiser holds what lets the server write git's opening advertisements
+// without starting git: every push and every fetch over HTTP asks for one
+// first, and on a small machine starting a git process costs as much as the
+// rest of that request. What does not depend on a repository's refs (the
+// capability lists) is learnt once per server from git itself, against a
+// scratch repository configured like ours, so it always matches the git that
+// serves the following request.
+type advertiser struct {
+	mu          sync.Mutex
+	receiveCaps string // what receive-pack advertises after its first ref
+	uploadV2    []byte // upload-pack's whole protocol v2 capability advertisement
 }
 
-// nativeAdvertisement reports whether the advertisement for this repository
-// and protocol can be written natively: protocol v0 (v2 falls back to v0 for
-// pushes) and no alternates, whose refs git would add as ".have" lines.
+// nativeAdvertisement reports whether the receive-pack advertisement for this
+// repository and protocol can be written natively: protocol v0 (v2 falls back
+// to v0 for pushes) and no alternates, whose refs git would add as ".have"
+// lines.
 func nativeAdvertisement(dir, protocol string) bool {
 	if protocol != "" && protocol != "version=2" {
 		return false
@@ -36,37 +39,64 @@ func nativeAdvertisement(dir, protocol string) bool {
 	return errors.Is(err, fs.ErrNotExist)
 }
 
-// capabilities returns what receive-pack advertises after the first ref.
-func (s *Service) receivePackCapabilities(ctx context.Context) (string, error) {
-	a := &s.adv
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.caps != "" {
-		return a.caps, nil
-	}
+// askGit runs an advertising git command against a scratch repository made
+// by initBare; the caller holds s.adv.mu.
+func (s *Service) askGit(ctx context.Context, protocol, sub string) ([]byte, error) {
 	tmp, err := os.MkdirTemp("", "slipway-caps-")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer os.RemoveAll(tmp)
 	dir := filepath.Join(tmp, "caps.git")
 	if err := s.initBare(ctx, dir); err != nil {
-		return "", err
+		return nil, err
 	}
-	out, err := s.command(ctx, "", gitArgs("receive-pack", dir, "--advertise-refs")...).Output()
+	out, err := s.command(ctx, protocol, gitArgs(sub, dir, "--advertise-refs")...).Output()
 	if err != nil {
-		return "", fmt.Errorf("learn receive-pack capabilities: %w", err)
+		return nil, fmt.Errorf("learn %s capabilities: %w", sub, err)
+	}
+	return out, nil
+}
+
+// receivePackCapabilities returns what receive-pack advertises after the first ref.
+func (s *Service) receivePackCapabilities(ctx context.Context) (string, error) {
+	a := &s.adv
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.receiveCaps != "" {
+		return a.receiveCaps, nil
+	}
+	out, err := s.askGit(ctx, "", "receive-pack")
+	if err != nil {
+		return "", err
 	}
 	// An empty repository advertises "<zero id> capabilities^{}\0CAPS\n".
 	_, caps, ok := bytes.Cut(out, []byte{0})
-	if !ok || len(out) < 4 {
+	if !ok || bytes.IndexByte(caps, '\n') <= 0 {
 		return "", fmt.Errorf("learn receive-pack capabilities: unexpected advertisement %q", out)
 	}
-	a.caps = strings.TrimSuffix(string(caps[:bytes.IndexByte(caps, '\n')+1]), "\n")
-	if a.caps == "" {
-		return "", fmt.Errorf("learn receive-pack capabilities: empty capability list in %q", out)
+	a.receiveCaps = string(caps[:bytes.IndexByte(caps, '\n')])
+	return a.receiveCaps, nil
+}
+
+// uploadPackV2Advertisement returns upload-pack's protocol v2 capability
+// advertisement, which lists no refs and so is the same for every repository.
+func (s *Service) uploadPackV2Advertisement(ctx context.Context) ([]byte, error) {
+	a := &s.adv
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.uploadV2 != nil {
+		return a.uploadV2, nil
 	}
-	return a.caps, nil
+	out, err := s.askGit(ctx, "version=2", "upload-pack")
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(out, []byte(pktLine("version 2\n"))) || !bytes.HasSuffix(out, []byte("0000")) {
+		return nil, fmt.Errorf("learn upload-pack capabilities: unexpected advertisement %q", out)
+	}
+	a.uploadV2 = out
+	return out, nil
 }
 
 // receivePackAdvertisement builds the advertisement git receive-pack

@@ -67,6 +67,16 @@ func TestNativeAdvertisementMatchesGitInEveryRefState(t *testing.T) {
 
 	git(t, work, "push", "-q", "origin", ":refs/heads/zeta", ":refs/tags/light")
 	check("deleted refs")
+
+	// upload-pack's v2 advertisement lists capabilities only.
+	want, err := f.svc.command(ctx, "version=2", gitArgs("upload-pack", dir, "--advertise-refs")...).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.svc.uploadPackV2Advertisement(ctx)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("upload-pack v2 advertisement: %v\n got %q\nwant %q", err, got, want)
+	}
 }
 
 func TestNativeAdvertisementStepsAsideForAlternatesAndProtocolV1(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -121,13 +122,20 @@ func (s *Service) advertise(w http.ResponseWriter, r *http.Request, rp *Reposito
 	if !(sub == "upload-pack" && protocolV2(protocol)) {
 		out.prefix = []byte(pktLine("# service="+service+"\n") + "0000")
 	}
-	if sub == "receive-pack" && nativeAdvertisement(dir, protocol) {
-		b, err := s.receivePackAdvertisement(r.Context(), dir)
+	var native func(context.Context) ([]byte, error)
+	switch {
+	case sub == "receive-pack" && nativeAdvertisement(dir, protocol):
+		native = func(ctx context.Context) ([]byte, error) { return s.receivePackAdvertisement(ctx, dir) }
+	case sub == "upload-pack" && protocol == "version=2":
+		native = s.uploadPackV2Advertisement
+	}
+	if native != nil {
+		b, err := native(r.Context())
 		if err == nil {
 			_, _ = out.Write(b)
 			return
 		}
-		s.log.Warn("repo: native ref advertisement failed; asking git", "repository", rp.ID, "err", err)
+		s.log.Warn("repo: native advertisement failed; asking git", "repository", rp.ID, "service", service, "err", err)
 	}
 	var stderr capped
 	cmd := s.command(r.Context(), protocol, gitArgs(sub, dir, "--advertise-refs")...)
@@ -166,6 +174,11 @@ func (s *Service) rpc(w http.ResponseWriter, r *http.Request, rp *Repository, di
 		s.metrics.gitOp(service, "bad_request")
 		http.Error(w, "unsupported Content-Encoding "+enc, http.StatusUnsupportedMediaType)
 		return
+	}
+	if sub == "upload-pack" {
+		if done := s.uploadPackDirect(w, r, rp, dir, protocol, body); done {
+			return
+		}
 	}
 	// git may start answering before it has read the whole request; Go's
 	// HTTP/1 server would otherwise discard the unread body at the first write.
@@ -462,4 +475,63 @@ func (c *capped) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return strings.TrimSpace(c.buf.String())
+}
+
+// maxDirectRequest bounds the upload-pack request read into memory before
+// handing the connection to git; negotiation requests are far smaller.
+const maxDirectRequest = 16 << 20
+
+// uploadPackDirect answers an upload-pack request by giving git the client's
+// TCP connection as its standard output, so a pack streams from git to the
+// client without passing through this process: on a small machine the
+// copying costs a clone as much time as git's own work. The request is read
+// first (it is small), then the connection is taken over and the response is
+// delimited by closing it. It reports false, having consumed nothing, when the
+// connection cannot be taken over (TLS, HTTP/2) or the request is too large.
+func (s *Service) uploadPackDirect(w http.ResponseWriter, r *http.Request, rp *Repository, dir, protocol string, body io.Reader) (done bool) {
+	if r.TLS != nil || r.ProtoMajor != 1 {
+		return false
+	}
+	req, err := io.ReadAll(io.LimitReader(body, maxDirectRequest+1))
+	if err != nil {
+		s.metrics.gitOp("git-upload-pack", "bad_request")
+		http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
+		return true
+	}
+	if len(req) > maxDirectRequest {
+		s.metrics.gitOp("git-upload-pack", "bad_request")
+		http.Error(w, "upload-pack request too large", http.StatusRequestEntityTooLarge)
+		return true
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	tcp, ok := conn.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	sock, err := tcp.File()
+	if err != nil {
+		s.log.Warn("repo: take over connection", "err", err)
+		return true
+	}
+	defer sock.Close()
+	fmt.Fprintf(brw, "HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-result\r\n"+
+		"Cache-Control: no-cache, max-age=0, must-revalidate\r\nPragma: no-cache\r\n"+
+		"Expires: Fri, 01 Jan 1980 00:00:00 GMT\r\nConnection: close\r\n\r\n")
+	if err := brw.Flush(); err != nil {
+		return true
+	}
+	var stderr capped
+	cmd := s.command(r.Context(), protocol, gitArgs("upload-pack", dir)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(req), sock, &stderr
+	if err := cmd.Run(); err != nil {
+		s.metrics.gitOp("git-upload-pack", "error")
+		s.log.Warn("repo: git failed", "repository", rp.ID, "service", "git-upload-pack", "err", err, "stderr", stderr.String())
+		return true
+	}
+	s.metrics.gitOp("git-upload-pack", "ok")
+	return true
 }

@@ -70,7 +70,7 @@ type Service struct {
 	metrics *Metrics
 	git     string // the git program
 	path    string // PATH given to git
-	adv     receivePackAdvertiser
+	adv     advertiser
 }
 
 // NewService returns a Service keeping bare repositories under root (for

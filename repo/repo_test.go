@@ -795,3 +795,40 @@ func TestMaintainPacksLooseObjectsThatPushesLeft(t *testing.T) {
 	}
 	git(t, dir, "fsck", "--strict")
 }
+
+func TestUploadPackOverPlainHTTPHandsTheConnectionToGit(t *testing.T) {
+	f := newFixture(t, storetest.SQLite(t), nil)
+	f.create(t, "app")
+	work := clone(t, f.url("app"))
+	c1 := commitFile(t, work, "a.txt", "a\n")
+	git(t, work, "push", "-q", "origin", "HEAD:refs/heads/main")
+	post := func(body io.Reader) *http.Response {
+		r, _ := http.NewRequest(http.MethodPost, f.url("app")+"/git-upload-pack", body)
+		r.Header.Set("Content-Type", "application/x-git-upload-pack-request")
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	resp := post(strings.NewReader(pktLine("want "+c1+" ofs-delta\n") + "0000" + pktLine("done\n")))
+	b, _ := io.ReadAll(resp.Body)
+	// The pack is delimited by the connection closing: git wrote it straight
+	// to the socket, with no chunked framing from the server in between.
+	if resp.StatusCode != 200 || !resp.Close || len(resp.TransferEncoding) != 0 || !bytes.HasPrefix(b, []byte("0008NAK\nPACK")) {
+		t.Fatalf("status %d, close %v, transfer encoding %v, body %.20q", resp.StatusCode, resp.Close, resp.TransferEncoding, b)
+	}
+	// A negotiation far larger than git ever sends is refused, not buffered.
+	huge := io.MultiReader(strings.NewReader(pktLine("want "+c1+"\n")), io.LimitReader(zeroReader{}, maxDirectRequest+1))
+	if resp := post(huge); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized request: %d", resp.StatusCode)
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
