@@ -29,7 +29,6 @@ type Server struct {
 	Repos    *repo.Service
 	Log      *slog.Logger
 	Registry *prometheus.Registry
-	Version  string
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec

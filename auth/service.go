@@ -231,15 +231,6 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, 
 	return p, nil
 }
 
-// PrincipalFor builds the principal of a user, for sign-in paths other than tokens.
-func (s *Service) PrincipalFor(ctx context.Context, u *User) (*Principal, error) {
-	teams, err := s.teamsOf(ctx, u.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &Principal{UserID: u.ID, Name: u.Name, SiteAdmin: u.SiteAdmin, teamIDs: teams}, nil
-}
-
 func (s *Service) teamsOf(ctx context.Context, userID string) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT team_id FROM team_members WHERE user_id = ?`, userID)
 	if err != nil {

@@ -225,9 +225,6 @@ func DefaultBackoff(attempt int) time.Duration {
 	return d + time.Duration(jitter)
 }
 
-// Owner returns the name this engine writes into lease_owner.
-func (e *Engine) Owner() string { return e.opts.Owner }
-
 // Register makes h run jobs of kind. It must be called before Run; a kind is
 // registered once.
 func (e *Engine) Register(kind string, h Handler) {

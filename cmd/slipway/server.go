@@ -159,7 +159,7 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	engine := jobs.New(db, jobs.Options{Logger: log, Registerer: reg})
 	repos := repo.NewService(db, filepath.Join(cfg.data, "repos"), bus, log, repo.NewMetrics(reg))
 	housekeeping(engine, repos, bus, log)
-	srv := &api.Server{Auth: authSvc, Repos: repos, Log: log, Registry: reg, Version: version}
+	srv := &api.Server{Auth: authSvc, Repos: repos, Log: log, Registry: reg}
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
