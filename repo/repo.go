@@ -248,6 +248,9 @@ func (s *Service) initBare(ctx context.Context, dir string) error {
 // objects, consolidate packs, pack refs) in every repository. It is cheap
 // where there is nothing to do; the server runs it as a periodic job.
 func (s *Service) Maintain(ctx context.Context) error {
+	if err := s.FinishDeletes(ctx); err != nil {
+		return err
+	}
 	rows, err := s.db.QueryContext(ctx, "SELECT path FROM repositories ORDER BY id")
 	if err != nil {
 		return fmt.Errorf("maintain repositories: %w", err)
@@ -278,6 +281,41 @@ func (s *Service) Maintain(ctx context.Context) error {
 				return ctx.Err()
 			}
 			errs = append(errs, fmt.Errorf("git gc in %s: %w: %s", rel, err, strings.TrimSpace(string(out))))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FinishDeletes settles deletes that a crash interrupted; the server calls it
+// at start-up, and Maintain calls it each time. Delete moves a
+// repository aside to ".deleted-ID" before it deletes the row: if the row is
+// gone the delete committed and the directory is removed; if the row is still
+// there the delete did not happen and the directory goes back.
+func (s *Service) FinishDeletes(ctx context.Context) error {
+	aside, err := filepath.Glob(filepath.Join(s.root, "*", ".deleted-*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, dir := range aside {
+		id := strings.TrimPrefix(filepath.Base(dir), ".deleted-")
+		var rel string
+		err := store.Scan(s.db.QueryRowContext(ctx, "SELECT path FROM repositories WHERE id = ?", id), &rel)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			errs = append(errs, os.RemoveAll(dir))
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			full, err := s.dir(rel)
+			if err == nil {
+				err = os.Rename(dir, full)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("restore repository %s after an interrupted delete: %w", id, err))
+			} else {
+				s.log.Info("repo: restored a repository whose delete was interrupted", "repository", id)
+			}
 		}
 	}
 	return errors.Join(errs...)

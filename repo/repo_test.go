@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -831,4 +832,36 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+func TestMaintainSettlesDeletesACrashInterrupted(t *testing.T) {
+	f := newFixture(t, storetest.SQLite(t), nil)
+	ctx := context.Background()
+	kept := f.create(t, "kept")
+	gone := f.create(t, "gone")
+	// A crash after moving "kept" aside but before deleting its row...
+	keptAside := filepath.Join(f.root, f.projectName, ".deleted-"+kept.ID)
+	if err := os.Rename(f.serverDir("kept"), keptAside); err != nil {
+		t.Fatal(err)
+	}
+	// ...and one after deleting the row of "gone" but before removing it.
+	goneAside := filepath.Join(f.root, f.projectName, ".deleted-"+gone.ID)
+	if err := os.Rename(f.serverDir("gone"), goneAside); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.ExecContext(ctx, "DELETE FROM repositories WHERE id = ?", gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(f.serverDir("kept"), "HEAD")); err != nil {
+		t.Fatalf("kept repository not restored: %v", err)
+	}
+	for _, p := range []string{keptAside, goneAside} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still on disk: %v", p, err)
+		}
+	}
+	clone(t, f.url("kept"))
 }

@@ -158,6 +158,9 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	bus := events.New(db, log)
 	engine := jobs.New(db, jobs.Options{Logger: log, Registerer: reg})
 	repos := repo.NewService(db, filepath.Join(cfg.data, "repos"), bus, log, repo.NewMetrics(reg))
+	if err := repos.FinishDeletes(ctx); err != nil {
+		log.Error("settle interrupted repository deletes", "err", err)
+	}
 	housekeeping(engine, repos, bus, log)
 	srv := &api.Server{Auth: authSvc, Repos: repos, Log: log, Registry: reg}
 
