@@ -89,8 +89,8 @@ func TestRun_Version01RunsEveryCommandInAFreshShell(t *testing.T) {
 
 func TestRun_Version02CarriesDirectoryAndExportsAcrossCommandsAndPhases(t *testing.T) {
 	spec := &buildspec.Spec{Version: "0.2",
-		Install: phase("install", "mkdir -p sub && cd sub", "export X=from-install"),
-		Build:   phase("build", `test "$(basename "$(pwd)")" = sub && test "$X" = from-install`, "export Y=2; exit 0"),
+		Install:   phase("install", "mkdir -p sub && cd sub", "export X=from-install"),
+		Build:     phase("build", `test "$(basename "$(pwd)")" = sub && test "$X" = from-install`, "export Y=2; exit 0"),
 		PostBuild: phase("post_build", `test "$Y" = 2`),
 	}
 	res, log := run(t, spec, nil, nil)
