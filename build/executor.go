@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -45,17 +47,69 @@ type Command struct {
 }
 
 // Local runs commands as local processes in a workspace under a directory.
+// Where bubblewrap (bwrap) works, every command runs inside it: in its own
+// PID namespace (so killall and friends touch only the build), with its own
+// /tmp, and with the Hide directories (the server's data directory: its
+// database and other builds' workspaces) replaced by empty ones.
 type Local struct {
 	// Dir is where workspaces are made; "" means the system's temp directory.
 	Dir string
 	// KillGrace is how long a cancelled command's processes get after
 	// SIGTERM before SIGKILL.
 	KillGrace time.Duration
+	// Hide lists directories a build must not see.
+	Hide []string
+	// NoSandbox runs commands without bubblewrap even where it works.
+	NoSandbox bool
+
+	sandboxOnce sync.Once
+	bwrap       string // the bwrap program, "" when unusable
 }
 
-// Isolation describes the local executor's isolation.
+// sandbox finds a working bwrap once.
+func (l *Local) sandbox() string {
+	l.sandboxOnce.Do(func() {
+		if l.NoSandbox {
+			return
+		}
+		p, err := exec.LookPath("bwrap")
+		if err != nil {
+			return
+		}
+		// Unprivileged user namespaces may be switched off: try it.
+		if exec.Command(p, "--bind", "/", "/", "--unshare-pid", "--die-with-parent", "true").Run() == nil {
+			l.bwrap = p
+		}
+	})
+	return l.bwrap
+}
+
+// Isolation describes the local executor's isolation, for the build log.
 func (l *Local) Isolation() string {
-	return "local processes without a sandbox: the build runs with this user's permissions"
+	if l.sandbox() == "" {
+		return "local processes without a sandbox (bubblewrap is not installed or cannot run here): the build runs with this user's permissions and sees this machine's files"
+	}
+	hidden := "nothing hidden"
+	if len(l.Hide) > 0 {
+		hidden = "hidden: " + strings.Join(l.Hide, ", ")
+	}
+	return "bubblewrap sandbox: own PID namespace and /tmp; " + hidden
+}
+
+// wrap returns the program and arguments that run shell -c script, inside
+// the sandbox when there is one.
+func (l *Local) wrap(ws *Workspace, shell, script string) (string, []string) {
+	bwrap := l.sandbox()
+	if bwrap == "" {
+		return shell, []string{"-c", script}
+	}
+	args := []string{"--bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"}
+	for _, h := range l.Hide {
+		args = append(args, "--tmpfs", h)
+	}
+	// The workspace comes back on top of whatever hid it.
+	args = append(args, "--bind", ws.Root, ws.Root, "--unshare-pid", "--die-with-parent", "--", shell, "-c", script)
+	return bwrap, args
 }
 
 // Prepare copies srcDir into a fresh workspace.
@@ -88,7 +142,8 @@ func (l *Local) Run(ctx context.Context, ws *Workspace, c Command, out io.Writer
 	if shell == "" {
 		shell = "sh"
 	}
-	cmd := exec.Command(shell, "-c", c.Script)
+	prog, args := l.wrap(ws, shell, c.Script)
+	cmd := exec.Command(prog, args...)
 	cmd.Dir = c.Dir
 	cmd.Env = c.Env
 	cmd.Stdin = nil

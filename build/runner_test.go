@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -303,30 +302,66 @@ func TestMaskWriter_CatchesASecretSplitAcrossWrites(t *testing.T) {
 }
 
 func TestRun_TimeoutKillsTheWholeProcessGroup(t *testing.T) {
-	spec := &buildspec.Spec{Version: "0.2", Build: phase("build", "sleep 60 & echo $! > ../child.pid; sleep 60")}
-	var root string
-	start := time.Now()
-	res, log := run(t, spec, nil, func(o *Options) {
-		o.Timeout = 500 * time.Millisecond
-		o.Executor = &recordingLocal{Local: Local{Dir: t.TempDir(), KillGrace: 100 * time.Millisecond}, root: &root}
-	})
-	if res.Status != TimedOut {
-		t.Fatalf("status %s\n%s", res.Status, log)
+	// The background child proves it is alive by touching a file; in a PID
+	// namespace its pid means nothing outside, so watch the file instead.
+	spec := &buildspec.Spec{Version: "0.2", Build: phase("build",
+		"(while true; do date +%s%N > ../alive; sleep 0.05; done) & sleep 60")}
+	for _, sandbox := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "sandbox"}[sandbox], func(t *testing.T) {
+			var root string
+			local := &recordingLocal{Local: Local{Dir: t.TempDir(), KillGrace: 100 * time.Millisecond, NoSandbox: !sandbox}, root: &root}
+			if sandbox && local.sandbox() == "" {
+				t.Skip("bubblewrap is not installed or cannot run here")
+			}
+			start := time.Now()
+			res, log := run(t, spec, nil, func(o *Options) {
+				o.Timeout = 500 * time.Millisecond
+				o.Executor = local
+			})
+			if res.Status != TimedOut {
+				t.Fatalf("status %s\n%s", res.Status, log)
+			}
+			if time.Since(start) > 20*time.Second {
+				t.Fatal("the build waited for its commands instead of killing them")
+			}
+			alive := filepath.Join(root, "alive")
+			before, err := os.ReadFile(alive)
+			if err != nil {
+				t.Fatalf("the background child never ran: %v\n%s", err, log)
+			}
+			time.Sleep(300 * time.Millisecond)
+			if after, _ := os.ReadFile(alive); !bytes.Equal(before, after) {
+				t.Fatal("the background child survived the timeout")
+			}
+		})
 	}
-	if time.Since(start) > 20*time.Second {
-		t.Fatal("the build waited for its commands instead of killing them")
-	}
-	b, err := os.ReadFile(filepath.Join(root, "child.pid"))
-	if err != nil {
+}
+
+func TestLocal_SandboxHidesDirectoriesAndGivesTheBuildItsOwnTmp(t *testing.T) {
+	secret := t.TempDir()
+	if err := os.WriteFile(filepath.Join(secret, "slipway.db"), []byte("data"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("background child %d survived the timeout", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
+	local := &Local{Dir: t.TempDir(), Hide: []string{secret}}
+	if local.sandbox() == "" {
+		t.Skip("bubblewrap is not installed or cannot run here: apt-get install bubblewrap")
+	}
+	marker := filepath.Join(os.TempDir(), "slipway-sandbox-"+strconv.Itoa(os.Getpid()))
+	defer os.Remove(marker)
+	spec := &buildspec.Spec{Version: "0.2", Build: phase("build",
+		"test ! -e "+shellQuote(filepath.Join(secret, "slipway.db")),
+		"touch "+shellQuote(marker),
+		"test $$ -lt 10", // the shell is among the first processes of its own PID namespace
+	)}
+	res, log := run(t, spec, nil, func(o *Options) { o.Executor = local })
+	if res.Status != Succeeded {
+		t.Fatalf("%s\n%s", res.Status, log)
+	}
+	if !strings.Contains(log, "Isolation: bubblewrap sandbox") {
+		t.Errorf("the log does not say which isolation was used:\n%s", log)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the build wrote to the machine's /tmp")
 	}
 }
 
