@@ -260,6 +260,11 @@ func (r *runner) failure(ctx context.Context, err error) (Status, string) {
 	if errors.As(err, &ce) {
 		return Failed, fmt.Sprintf("COMMAND_EXECUTION_ERROR Message: Error while executing command: %s. Reason: exit status %d", ce.command, ce.code)
 	}
+	if errors.Is(err, ErrNoMatchingArtifactPaths) {
+		// The exact wording AWS users search for; the details follow on their own line.
+		r.logf("%v", err)
+		return Failed, "CLIENT_ERROR Message: " + ErrNoMatchingArtifactPaths.Error()
+	}
 	var cl *ClientError
 	if errors.As(err, &cl) {
 		return Failed, "CLIENT_ERROR Message: " + cl.Error()

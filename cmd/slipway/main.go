@@ -24,6 +24,11 @@ func main() {
 	stop()
 	if err != nil {
 		var ce *client.Error
+		var ee *exitError
+		if errors.As(err, &ee) {
+			fmt.Fprintf(os.Stderr, "%s\n", ee.msg)
+			os.Exit(ee.code)
+		}
 		if errors.As(err, &ce) {
 			fmt.Fprintf(os.Stderr, "error: %s (%s)\n", ce.Message, ce.Code)
 		} else {
@@ -49,7 +54,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		serverCommand(false), serverCommand(true),
 		loginCommand(g), repoCommand(g), userCommand(g), tokenCommand(g),
-		projectCommand(g), teamCommand(g), grantCommand(g), auditCommand(g),
+		projectCommand(g), teamCommand(g), grantCommand(g), auditCommand(g), buildCommand(),
 	)
 	return root
 }

@@ -1,0 +1,2 @@
+#!/bin/sh
+killall app; exit 0
