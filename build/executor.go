@@ -148,6 +148,13 @@ func (l *Local) Run(ctx context.Context, ws *Workspace, c Command, out io.Writer
 	cmd.Env = c.Env
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = out, out
+	// Where the log is a plain file and nothing needs masking, the command
+	// writes to it itself rather than through a pipe and this process.
+	if d, ok := out.(interface{ direct() (*os.File, bool) }); ok {
+		if f, ok := d.direct(); ok {
+			cmd.Stdout, cmd.Stderr = f, f
+		}
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// A command may leave a background process holding the output pipe;
 	// stop waiting for it shortly after the command itself ends.

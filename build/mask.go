@@ -3,6 +3,7 @@ package build
 import (
 	"bytes"
 	"io"
+	"os"
 	"sort"
 	"sync"
 )
@@ -72,4 +73,13 @@ func (m *maskWriter) emit(b []byte) error {
 	}
 	_, err := m.w.Write(b)
 	return err
+}
+
+// direct returns the file under the writer when nothing needs masking, so a
+// command can write its output straight to it.
+func (m *maskWriter) direct() (*os.File, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.w.(*os.File)
+	return f, ok && len(m.secrets) == 0 && len(m.buf) == 0
 }

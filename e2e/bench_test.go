@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -114,5 +115,58 @@ func BenchmarkIdleMemory(b *testing.B) {
 			}
 		}
 		s.stop()
+	}
+}
+
+// timeCmd runs a command n times and returns the median wall time.
+func timeCmd(b *testing.B, n int, name string, args ...string) time.Duration {
+	var ds []time.Duration
+	for i := 0; i < n; i++ {
+		cmd := exec.Command(name, args...)
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	return median(ds)
+}
+
+// BenchmarkBuildRunTrue is the whole wall time of `slipway build run` for a
+// buildspec whose only command is `true`, process start included.
+func BenchmarkBuildRunTrue(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "buildspec.yml"), []byte("version: 0.2\nphases:\n  build:\n    commands:\n      - \"true\"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		b.ReportMetric(float64(timeCmd(b, 21, binary, "build", "run", dir).Microseconds())/1000, "median-ms")
+	}
+}
+
+// BenchmarkBuildRunLog100MB compares a build whose command prints 100 MB
+// (its log going to a file) with the same command writing to /dev/null.
+func BenchmarkBuildRunLog100MB(b *testing.B) {
+	dir := b.TempDir()
+	const print = "head -c 100000000 /dev/zero | tr '\\\\0' x | fold -w 99"
+	if err := os.WriteFile(filepath.Join(dir, "buildspec.yml"), []byte("version: 0.2\nphases:\n  build:\n    commands:\n      - "+print+"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	logFile := filepath.Join(b.TempDir(), "build.log")
+	for i := 0; i < b.N; i++ {
+		// Interleaved, so both see the same load on a shared machine.
+		var ds, bs []time.Duration
+		for j := 0; j < 7; j++ {
+			ds = append(ds, timeCmd(b, 1, "sh", "-c", strings.ReplaceAll(print, `\\`, `\`)+" > /dev/null"))
+			bs = append(bs, timeCmd(b, 1, "sh", "-c", binary+" build run "+dir+" > "+logFile))
+		}
+		direct, build := median(ds), median(bs)
+		fi, err := os.Stat(logFile)
+		if err != nil || fi.Size() < 100_000_000 {
+			b.Fatalf("log not intact: %v %v", fi, err)
+		}
+		b.ReportMetric(float64(direct.Milliseconds()), "direct-ms")
+		b.ReportMetric(float64(build.Milliseconds()), "build-ms")
+		b.ReportMetric(float64(build)/float64(direct), "ratio")
 	}
 }
