@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,10 +84,9 @@ type Options struct {
 	Spec     *buildspec.Spec
 	// SrcDir is the source tree; the build runs on a copy.
 	SrcDir string
-	// BuildID, ProjectName, BuildNumber, Initiator, SourceVersion fill the
-	// CODEBUILD_* variables.
+	// BuildID, BuildNumber, Initiator, SourceVersion fill the CODEBUILD_*
+	// variables.
 	BuildID       string
-	ProjectName   string
 	BuildNumber   int64
 	Initiator     string
 	SourceVersion string
@@ -446,9 +444,6 @@ func (r *runner) captureExported(ctx context.Context) {
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
-
-// WorkspacePath joins a path of the source tree, for uploads.
-func (ws *Workspace) WorkspacePath(rel string) string { return filepath.Join(ws.SrcDir, rel) }
 
 // LocalEnv is the environment `slipway build run` passes from the
 // developer's shell: what tools need to be found and caches to stay warm,

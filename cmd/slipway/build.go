@@ -105,7 +105,6 @@ func runLocalBuild(cmd *cobra.Command, dir string, spec *buildspec.Spec, env []b
 		Spec:        spec,
 		SrcDir:      dir,
 		BuildID:     "local:" + time.Now().UTC().Format("20060102T150405"),
-		ProjectName: "local",
 		BuildNumber: 1,
 		Initiator:   "slipway build run",
 		BaseEnv:     build.LocalEnv(),
