@@ -21,6 +21,7 @@ import (
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/events"
 	"github.com/slipway/slipway/repo"
+	"github.com/slipway/slipway/secret"
 	"github.com/slipway/slipway/store/storetest"
 )
 
@@ -49,7 +50,12 @@ func newFixture(t *testing.T) *fixture {
 	}
 	bus := events.New(db, log)
 	reg := prometheus.NewRegistry()
-	s := &api.Server{Auth: a, Repos: repo.NewService(db, filepath.Join(dir, "repos"), bus, log, repo.NewMetrics(reg)), Log: log, Registry: reg}
+	secrets, err := secret.NewService(db, make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &api.Server{Auth: a, Repos: repo.NewService(db, filepath.Join(dir, "repos"), bus, log, repo.NewMetrics(reg)),
+		Secrets: secrets, Log: log, Registry: reg}
 	f := &fixture{srv: httptest.NewServer(s.Handler()), api: s, auth: a, tokens: map[string]string{}}
 	t.Cleanup(f.srv.Close)
 	b, _ := os.ReadFile(filepath.Join(dir, "admin-token"))
@@ -151,6 +157,11 @@ func everyone(def int, except map[string]int) map[string]int {
 	return m
 }
 
+// projectOnly: the site admin and the team with write on the default project.
+func projectOnly(ok int) map[string]int {
+	return everyone(403, map[string]int{"admin": ok, "teamwriter": ok})
+}
+
 func onlyAdmin(ok int) map[string]int {
 	return everyone(403, map[string]int{"admin": ok})
 }
@@ -179,6 +190,15 @@ func accessTable() []access {
 				return map[string]string{"resource": "repo/{repo}", "subject": "stranger", "role": "read"}
 			},
 			everyone(403, map[string]int{"admin": 201, "owner": 201, "stranger": 404})},
+		{"GET", "/api/v1/projects/{project}/secrets", "/api/v1/projects/default/secrets", nil, projectOnly(200)},
+		{"PUT", "/api/v1/projects/{project}/secrets/{name}", "/api/v1/projects/default/secrets/prod/db",
+			func(int) any { return map[string]string{"value": "s3cret"} }, onlyAdmin(200)},
+		{"DELETE", "/api/v1/projects/{project}/secrets/{name}", "/api/v1/projects/default/secrets/nosuch", nil, onlyAdmin(404)},
+		{"GET", "/api/v1/projects/{project}/params", "/api/v1/projects/default/params", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/params/{name}", "/api/v1/projects/default/params/nosuch", nil, projectOnly(404)},
+		{"PUT", "/api/v1/projects/{project}/params/{name}", "/api/v1/projects/default/params/app/url",
+			func(int) any { return map[string]string{"value": "http://x"} }, projectOnly(200)},
+		{"DELETE", "/api/v1/projects/{project}/params/{name}", "/api/v1/projects/default/params/nosuch", nil, projectOnly(404)},
 		{"GET", "/api/v1/users", "/api/v1/users", nil, everyone(200, nil)},
 		{"POST", "/api/v1/users", "/api/v1/users", named("u"), onlyAdmin(201)},
 		{"GET", "/api/v1/tokens", "/api/v1/tokens", nil, everyone(200, nil)},
@@ -373,5 +393,41 @@ func TestGrant_HiddenAndMissingResourcesLookTheSame(t *testing.T) {
 	norm := strings.ReplaceAll(string(hidden), name, "NAME")
 	if want := strings.ReplaceAll(string(missing), "nosuch", "NAME"); norm != want {
 		t.Fatalf("answers differ:\nhidden:  %s\nmissing: %s", hidden, missing)
+	}
+}
+
+func TestSecrets_ValuesNeverComeBackThroughTheAPI(t *testing.T) {
+	f := newFixture(t)
+	if code, b := f.do(t, "admin", "PUT", "/api/v1/projects/default/secrets/prod/db", map[string]string{"value": "hunter2-secret"}); code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	if code, b := f.do(t, "admin", "PUT", "/api/v1/projects/default/secrets/bad name", map[string]string{"value": "x"}); code != 400 {
+		t.Fatalf("bad name: %d %s", code, b)
+	}
+	for _, path := range []string{"/api/v1/projects/default/secrets", "/api/v1/audit"} {
+		code, b := f.do(t, "admin", "GET", path, nil)
+		if code != 200 || bytes.Contains(b, []byte("hunter2")) {
+			t.Fatalf("%s: %d %s", path, code, b)
+		}
+		if path == "/api/v1/projects/default/secrets" && !bytes.Contains(b, []byte(`"prod/db"`)) {
+			t.Fatalf("secret name not listed: %s", b)
+		}
+	}
+	if code, _ := f.do(t, "admin", "GET", "/api/v1/projects/default/secrets/prod/db", nil); code != 404 && code != 405 {
+		t.Fatalf("a secret can be read back: %d", code)
+	}
+}
+
+func TestParams_NamesWithSlashesTravelEscaped(t *testing.T) {
+	f := newFixture(t)
+	if code, b := f.do(t, "admin", "PUT", "/api/v1/projects/default/params/%2Fapp%2Fdb", map[string]string{"value": "v1"}); code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	code, b := f.do(t, "admin", "GET", "/api/v1/projects/default/params/%2Fapp%2Fdb", nil)
+	if code != 200 || !bytes.Contains(b, []byte(`"name": "/app/db"`)) {
+		t.Fatalf("%d %s", code, b)
+	}
+	if code, b := f.do(t, "admin", "GET", "/api/v1/projects/default/params/app/db", nil); code != 404 {
+		t.Fatalf("a different name matched: %d %s", code, b)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/repo"
+	"github.com/slipway/slipway/secret"
 	"github.com/slipway/slipway/store"
 )
 
@@ -27,6 +28,7 @@ import (
 type Server struct {
 	Auth     *auth.Service
 	Repos    *repo.Service
+	Secrets  *secret.Service
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 
@@ -51,6 +53,13 @@ func (s *Server) routes() []route {
 		{method: "DELETE", pattern: "/api/v1/projects/{project}/repos/{name}", handler: s.deleteRepo},
 		{method: "GET", pattern: "/api/v1/projects/{project}/repos/{name}/events", handler: s.repoEvents},
 		{method: "POST", pattern: "/api/v1/projects/{project}/grants", handler: s.grant},
+		{method: "GET", pattern: "/api/v1/projects/{project}/secrets", handler: s.listSecrets},
+		{method: "PUT", pattern: "/api/v1/projects/{project}/secrets/{name...}", handler: s.setSecret},
+		{method: "DELETE", pattern: "/api/v1/projects/{project}/secrets/{name...}", handler: s.deleteSecret},
+		{method: "GET", pattern: "/api/v1/projects/{project}/params", handler: s.listParams},
+		{method: "GET", pattern: "/api/v1/projects/{project}/params/{name...}", handler: s.getParam},
+		{method: "PUT", pattern: "/api/v1/projects/{project}/params/{name...}", handler: s.setParam},
+		{method: "DELETE", pattern: "/api/v1/projects/{project}/params/{name...}", handler: s.deleteParam},
 		{method: "GET", pattern: "/api/v1/users", handler: s.listUsers},
 		{method: "POST", pattern: "/api/v1/users", handler: s.createUser},
 		{method: "GET", pattern: "/api/v1/tokens", handler: s.listTokens},

@@ -279,3 +279,53 @@ func (c *Client) AuditLog(ctx context.Context, limit int) ([]AuditEntry, error) 
 	var es []AuditEntry
 	return es, c.Do(ctx, "GET", fmt.Sprintf("/api/v1/audit?limit=%d", limit), nil, &es)
 }
+
+// Entry is a secret's name (never its value) or a parameter with its value.
+type Entry struct {
+	Name      string    `json:"name"`
+	Value     string    `json:"value,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// namePath escapes a secret or parameter name as one path segment: names may
+// hold '/' (even a leading one, as in /app/db/url), which travels as %2F.
+func namePath(name string) string { return url.PathEscape(name) }
+
+// SetSecret creates or replaces a secret.
+func (c *Client) SetSecret(ctx context.Context, project, name, value string) error {
+	return c.Do(ctx, "PUT", "/api/v1/projects/"+esc(project)+"/secrets/"+namePath(name), map[string]string{"value": value}, nil)
+}
+
+// ListSecrets lists a project's secret names.
+func (c *Client) ListSecrets(ctx context.Context, project string) ([]Entry, error) {
+	var es []Entry
+	return es, c.Do(ctx, "GET", "/api/v1/projects/"+esc(project)+"/secrets", nil, &es)
+}
+
+// DeleteSecret deletes a secret.
+func (c *Client) DeleteSecret(ctx context.Context, project, name string) error {
+	return c.Do(ctx, "DELETE", "/api/v1/projects/"+esc(project)+"/secrets/"+namePath(name), nil, nil)
+}
+
+// SetParam creates or replaces a parameter.
+func (c *Client) SetParam(ctx context.Context, project, name, value string) (*Entry, error) {
+	var e Entry
+	return &e, c.Do(ctx, "PUT", "/api/v1/projects/"+esc(project)+"/params/"+namePath(name), map[string]string{"value": value}, &e)
+}
+
+// Param returns a parameter.
+func (c *Client) Param(ctx context.Context, project, name string) (*Entry, error) {
+	var e Entry
+	return &e, c.Do(ctx, "GET", "/api/v1/projects/"+esc(project)+"/params/"+namePath(name), nil, &e)
+}
+
+// ListParams lists a project's parameters.
+func (c *Client) ListParams(ctx context.Context, project string) ([]Entry, error) {
+	var es []Entry
+	return es, c.Do(ctx, "GET", "/api/v1/projects/"+esc(project)+"/params", nil, &es)
+}
+
+// DeleteParam deletes a parameter.
+func (c *Client) DeleteParam(ctx context.Context, project, name string) error {
+	return c.Do(ctx, "DELETE", "/api/v1/projects/"+esc(project)+"/params/"+namePath(name), nil, nil)
+}

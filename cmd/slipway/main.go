@@ -55,6 +55,7 @@ func newRoot() *cobra.Command {
 		serverCommand(false), serverCommand(true),
 		loginCommand(g), repoCommand(g), userCommand(g), tokenCommand(g),
 		projectCommand(g), teamCommand(g), grantCommand(g), auditCommand(g), buildCommand(),
+		secretCommand(g), paramCommand(g),
 	)
 	return root
 }

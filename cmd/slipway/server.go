@@ -25,12 +25,14 @@ import (
 	"github.com/slipway/slipway/events"
 	"github.com/slipway/slipway/jobs"
 	"github.com/slipway/slipway/repo"
+	"github.com/slipway/slipway/secret"
 	"github.com/slipway/slipway/store"
 )
 
 type serverConfig struct {
 	data, listen, database string
 	tlsCert, tlsKey        string
+	secretKeyFile          string
 	logFormat, logLevel    string
 	configFile             string
 }
@@ -62,6 +64,7 @@ func serverCommand(up bool) *cobra.Command {
 	f.StringVar(&cfg.database, "database", "", "database: a postgres:// URL, or a SQLite file (default DATA/slipway.db)")
 	f.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate file (serve HTTPS with --tls-key)")
 	f.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key file")
+	f.StringVar(&cfg.secretKeyFile, "secret-key-file", "", "the key sealing secrets (default DATA/secret.key, made on first start); keep it out of database backups")
 	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&cfg.configFile, "config", "", "YAML config file")
@@ -155,6 +158,18 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
+	keyFile := cfg.secretKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.data, "secret.key")
+	}
+	key, err := secret.LoadKey(keyFile)
+	if err != nil {
+		return err
+	}
+	secrets, err := secret.NewService(db, key)
+	if err != nil {
+		return err
+	}
 	bus := events.New(db, log)
 	engine := jobs.New(db, jobs.Options{Logger: log, Registerer: reg})
 	repos := repo.NewService(db, filepath.Join(cfg.data, "repos"), bus, log, repo.NewMetrics(reg))
@@ -162,7 +177,7 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 		log.Error("settle interrupted repository deletes", "err", err)
 	}
 	housekeeping(engine, repos, bus, log)
-	srv := &api.Server{Auth: authSvc, Repos: repos, Log: log, Registry: reg}
+	srv := &api.Server{Auth: authSvc, Repos: repos, Secrets: secrets, Log: log, Registry: reg}
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
