@@ -18,8 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway/slipway/api"
+	"github.com/slipway/slipway/artifact"
 	"github.com/slipway/slipway/auth"
+	"github.com/slipway/slipway/buildsvc"
 	"github.com/slipway/slipway/events"
+	"github.com/slipway/slipway/jobs"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/secret"
 	"github.com/slipway/slipway/store/storetest"
@@ -54,8 +57,15 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &api.Server{Auth: a, Repos: repo.NewService(db, filepath.Join(dir, "repos"), bus, log, repo.NewMetrics(reg)),
-		Secrets: secrets, Log: log, Registry: reg}
+	repos := repo.NewService(db, filepath.Join(dir, "repos"), bus, log, repo.NewMetrics(reg))
+	arts, err := artifact.NewFS(filepath.Join(dir, "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The job engine is not run: started builds stay queued.
+	builds := buildsvc.NewService(db, buildsvc.Config{Jobs: jobs.New(db, jobs.Options{Logger: log}), Repos: repos,
+		Secrets: secrets, Artifacts: arts, WorkDir: filepath.Join(dir, "builds"), Log: log})
+	s := &api.Server{Auth: a, Repos: repos, Secrets: secrets, Builds: builds, Log: log, Registry: reg}
 	f := &fixture{srv: httptest.NewServer(s.Handler()), api: s, auth: a, tokens: map[string]string{}}
 	t.Cleanup(f.srv.Close)
 	b, _ := os.ReadFile(filepath.Join(dir, "admin-token"))
@@ -199,6 +209,16 @@ func accessTable() []access {
 		{"PUT", "/api/v1/projects/{project}/params/{name}", "/api/v1/projects/default/params/app/url",
 			func(int) any { return map[string]string{"value": "http://x"} }, projectOnly(200)},
 		{"DELETE", "/api/v1/projects/{project}/params/{name}", "/api/v1/projects/default/params/nosuch", nil, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/build-projects", "/api/v1/projects/default/build-projects", nil, projectOnly(200)},
+		{"POST", "/api/v1/projects/{project}/build-projects", "/api/v1/projects/default/build-projects", named("bp"), projectOnly(201)},
+		{"GET", "/api/v1/projects/{project}/build-projects/{name}", "/api/v1/projects/default/build-projects/nosuch", nil, projectOnly(404)},
+		{"DELETE", "/api/v1/projects/{project}/build-projects/{name}", "/api/v1/projects/default/build-projects/nosuch", nil, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/build-projects/{name}/builds", "/api/v1/projects/default/build-projects/nosuch/builds", nil, projectOnly(404)},
+		{"POST", "/api/v1/projects/{project}/build-projects/{name}/builds", "/api/v1/projects/default/build-projects/nosuch/builds",
+			func(int) any { return map[string]string{"source": "r1@main"} }, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/builds/{id}", "/api/v1/projects/default/builds/nosuch:1", nil, projectOnly(404)},
+		{"POST", "/api/v1/projects/{project}/builds/{id}/stop", "/api/v1/projects/default/builds/nosuch:1/stop", nil, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/builds/{id}/logs", "/api/v1/projects/default/builds/nosuch:1/logs?offset=0", nil, projectOnly(404)},
 		{"GET", "/api/v1/users", "/api/v1/users", nil, everyone(200, nil)},
 		{"POST", "/api/v1/users", "/api/v1/users", named("u"), onlyAdmin(201)},
 		{"GET", "/api/v1/tokens", "/api/v1/tokens", nil, everyone(200, nil)},

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/slipway/slipway/auth"
+	"github.com/slipway/slipway/buildsvc"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/secret"
 	"github.com/slipway/slipway/store"
@@ -29,6 +30,7 @@ type Server struct {
 	Auth     *auth.Service
 	Repos    *repo.Service
 	Secrets  *secret.Service
+	Builds   *buildsvc.Service
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 
@@ -60,6 +62,15 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/v1/projects/{project}/params/{name...}", handler: s.getParam},
 		{method: "PUT", pattern: "/api/v1/projects/{project}/params/{name...}", handler: s.setParam},
 		{method: "DELETE", pattern: "/api/v1/projects/{project}/params/{name...}", handler: s.deleteParam},
+		{method: "GET", pattern: "/api/v1/projects/{project}/build-projects", handler: s.listBuildProjects},
+		{method: "POST", pattern: "/api/v1/projects/{project}/build-projects", handler: s.createBuildProject},
+		{method: "GET", pattern: "/api/v1/projects/{project}/build-projects/{name}", handler: s.getBuildProject},
+		{method: "DELETE", pattern: "/api/v1/projects/{project}/build-projects/{name}", handler: s.deleteBuildProject},
+		{method: "GET", pattern: "/api/v1/projects/{project}/build-projects/{name}/builds", handler: s.listBuilds},
+		{method: "POST", pattern: "/api/v1/projects/{project}/build-projects/{name}/builds", handler: s.startBuild},
+		{method: "GET", pattern: "/api/v1/projects/{project}/builds/{id}", handler: s.getBuild},
+		{method: "POST", pattern: "/api/v1/projects/{project}/builds/{id}/stop", handler: s.stopBuild},
+		{method: "GET", pattern: "/api/v1/projects/{project}/builds/{id}/logs", handler: s.buildLogs},
 		{method: "GET", pattern: "/api/v1/users", handler: s.listUsers},
 		{method: "POST", pattern: "/api/v1/users", handler: s.createUser},
 		{method: "GET", pattern: "/api/v1/tokens", handler: s.listTokens},

@@ -6,9 +6,11 @@
 package repo
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -445,4 +447,130 @@ func (s *Service) PushEvents(ctx context.Context, repoID string, limit int) ([]P
 		return nil, fmt.Errorf("push events of %s: %w", repoID, err)
 	}
 	return out, nil
+}
+
+// Export resolves ref (a branch, tag or commit) in rp and writes the tree of
+// that commit into dest (which must exist and should be empty), returning the
+// full commit id. Entries that would land outside dest (absolute paths, "..")
+// are refused; symbolic links are written as links and never followed here.
+func (s *Service) Export(ctx context.Context, rp *Repository, ref, dest string) (string, error) {
+	if ref == "" || strings.HasPrefix(ref, "-") || strings.ContainsAny(ref, "\x00\n\r ") {
+		return "", fmt.Errorf("export %s: invalid ref %q", rp.Name, ref)
+	}
+	dir, err := s.dir(rp.path)
+	if err != nil {
+		return "", err
+	}
+	env := []string{"PATH=" + s.path, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME=" + dir}
+	rev := exec.CommandContext(ctx, s.git, "--git-dir", dir, "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}")
+	rev.Env = env
+	out, err := rev.Output()
+	if err != nil {
+		return "", fmt.Errorf("export %s: %q is not a branch, tag or commit of the repository", rp.Name, ref)
+	}
+	commit := strings.TrimSpace(string(out))
+	arch := exec.CommandContext(ctx, s.git, "--git-dir", dir, "archive", "--format=tar", commit)
+	arch.Env = env
+	var stderr strings.Builder
+	arch.Stderr = &stderr
+	pipe, err := arch.StdoutPipe()
+	if err != nil {
+		return "", fmt.Errorf("export %s: %w", rp.Name, err)
+	}
+	if err := arch.Start(); err != nil {
+		return "", fmt.Errorf("export %s: git archive: %w", rp.Name, err)
+	}
+	xerr := untar(pipe, dest)
+	if xerr != nil {
+		_, _ = io.Copy(io.Discard, pipe)
+	}
+	werr := arch.Wait()
+	if xerr != nil {
+		return "", fmt.Errorf("export %s@%s: %w", rp.Name, ref, xerr)
+	}
+	if werr != nil {
+		return "", fmt.Errorf("export %s@%s: git archive: %v: %s", rp.Name, ref, werr, strings.TrimSpace(stderr.String()))
+	}
+	return commit, nil
+}
+
+// untar extracts a tar stream below dest, refusing any entry whose name
+// leaves dest. Links are created as links; nothing is ever written through
+// one, because every entry's parent directories are checked not to be links.
+func untar(r io.Reader, dest string) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read archive: %w", err)
+		}
+		name := strings.TrimSuffix(h.Name, "/")
+		if h.Typeflag == tar.TypeXGlobalHeader || name == "" {
+			continue
+		}
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("archive entry %q escapes the destination", h.Name)
+		}
+		target := filepath.Join(dest, name)
+		if err := checkNoLinkParents(dest, name); err != nil {
+			return err
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fs.FileMode(h.Mode)&0o777)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			if err := os.Symlink(h.Linkname, target); err != nil {
+				return err
+			}
+		default:
+			// git archive writes only directories, files and links; skip the rest.
+		}
+	}
+}
+
+// checkNoLinkParents refuses a path whose existing parent directories below
+// dest include a symbolic link, so no entry is written through one.
+func checkNoLinkParents(dest, name string) error {
+	parts := strings.Split(filepath.ToSlash(filepath.Dir(name)), "/")
+	cur := dest
+	for _, p := range parts {
+		if p == "." || p == "" {
+			continue
+		}
+		cur = filepath.Join(cur, p)
+		fi, err := os.Lstat(cur)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("archive entry %q goes through the symbolic link %q", name, p)
+		}
+	}
+	return nil
 }

@@ -17,9 +17,10 @@ import (
 	"github.com/slipway/slipway/buildspec"
 )
 
-func buildCommand() *cobra.Command {
+func buildCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "build", Short: "Builds that run buildspec.yml"}
 	cmd.AddCommand(buildRunCommand())
+	cmd.AddCommand(buildServerCommands(g)...)
 	return cmd
 }
 

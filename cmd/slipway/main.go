@@ -54,7 +54,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		serverCommand(false), serverCommand(true),
 		loginCommand(g), repoCommand(g), userCommand(g), tokenCommand(g),
-		projectCommand(g), teamCommand(g), grantCommand(g), auditCommand(g), buildCommand(),
+		projectCommand(g), teamCommand(g), grantCommand(g), auditCommand(g), buildCommand(g), logsCommand(g),
 		secretCommand(g), paramCommand(g),
 	)
 	return root

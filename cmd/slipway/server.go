@@ -21,7 +21,9 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/slipway/slipway/api"
+	"github.com/slipway/slipway/artifact"
 	"github.com/slipway/slipway/auth"
+	"github.com/slipway/slipway/buildsvc"
 	"github.com/slipway/slipway/events"
 	"github.com/slipway/slipway/jobs"
 	"github.com/slipway/slipway/repo"
@@ -177,7 +179,20 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 		log.Error("settle interrupted repository deletes", "err", err)
 	}
 	housekeeping(engine, repos, bus, log)
-	srv := &api.Server{Auth: authSvc, Repos: repos, Secrets: secrets, Log: log, Registry: reg}
+	dataDir, err := filepath.Abs(cfg.data)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	artifacts, err := artifact.NewFS(filepath.Join(dataDir, "artifacts"))
+	if err != nil {
+		return fmt.Errorf("artifact store: %w", err)
+	}
+	builds := buildsvc.NewService(db, buildsvc.Config{
+		Jobs: engine, Repos: repos, Secrets: secrets, Artifacts: artifacts,
+		WorkDir: filepath.Join(dataDir, "builds"), Hide: []string{dataDir}, Log: log,
+	})
+	builds.Register(engine)
+	srv := &api.Server{Auth: authSvc, Repos: repos, Secrets: secrets, Builds: builds, Log: log, Registry: reg}
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {

@@ -1,0 +1,189 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/slipway/slipway/auth"
+	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/store"
+)
+
+// buildProjectRequest is the body of POST .../build-projects.
+type buildProjectRequest struct {
+	Name string `json:"name"`
+	buildsvc.Settings
+}
+
+func asBuildError(err error, what string) error {
+	switch {
+	case errors.Is(err, buildsvc.ErrInvalid):
+		return badRequest("%v", err)
+	case errors.Is(err, store.ErrNotFound):
+		return &notFound{what}
+	}
+	return err
+}
+
+func (s *Server) listBuildProjects(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pr, err := s.projectFor(r.Context(), p, auth.Read, r.PathValue("project"))
+	if err != nil {
+		return err
+	}
+	ps, err := s.Builds.ListProjects(r.Context(), pr.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ps)
+	return nil
+}
+
+func (s *Server) createBuildProject(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pr, err := s.projectFor(r.Context(), p, auth.Write, r.PathValue("project"))
+	if err != nil {
+		return err
+	}
+	var req buildProjectRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	bp, err := s.Builds.CreateProject(r.Context(), pr.ID, req.Name, req.Settings)
+	if err != nil {
+		return asBuildError(err, "build project "+req.Name)
+	}
+	writeJSON(w, http.StatusCreated, bp)
+	return nil
+}
+
+func (s *Server) getBuildProject(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pr, err := s.projectFor(r.Context(), p, auth.Read, r.PathValue("project"))
+	if err != nil {
+		return err
+	}
+	bp, err := s.Builds.GetProject(r.Context(), pr.ID, r.PathValue("name"))
+	if err != nil {
+		return asBuildError(err, "build project "+r.PathValue("name"))
+	}
+	writeJSON(w, http.StatusOK, bp)
+	return nil
+}
+
+func (s *Server) deleteBuildProject(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pr, err := s.projectFor(r.Context(), p, auth.Write, r.PathValue("project"))
+	if err != nil {
+		return err
+	}
+	if err := s.Builds.DeleteProject(r.Context(), pr.ID, r.PathValue("name")); err != nil {
+		return asBuildError(err, "build project "+r.PathValue("name"))
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) startBuild(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	ctx := r.Context()
+	pr, err := s.projectFor(ctx, p, auth.Write, r.PathValue("project"))
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Source string `json:"source"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	bp, err := s.Builds.GetProject(ctx, pr.ID, r.PathValue("name"))
+	if err != nil {
+		return asBuildError(err, "build project "+r.PathValue("name"))
+	}
+	repoName, _, err := buildsvc.ParseSource(req.Source)
+	if err != nil {
+		return asBuildError(err, "")
+	}
+	// The builder must be able to read the source it builds.
+	if _, _, err := s.repoFor(ctx, p, auth.Read, pr.Name, repoName); err != nil {
+		return err
+	}
+	b, err := s.Builds.Start(ctx, bp, req.Source, p.Name)
+	if err != nil {
+		return asBuildError(err, "")
+	}
+	writeJSON(w, http.StatusCreated, b)
+	return nil
+}
+
+func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pr, err := s.projectFor(r.Context(), p, auth.Read, r.PathValue("project"))
+	if err != nil {
+		return err
+	}
+	bp, err := s.Builds.GetProject(r.Context(), pr.ID, r.PathValue("name"))
+	if err != nil {
+		return asBuildError(err, "build project "+r.PathValue("name"))
+	}
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	bs, err := s.Builds.List(r.Context(), bp, limit)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, bs)
+	return nil
+}
+
+func (s *Server) getBuild(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pr, err := s.projectFor(r.Context(), p, auth.Read, r.PathValue("project"))
+	if err != nil {
+		return err
+	}
+	b, err := s.Builds.Get(r.Context(), pr.ID, r.PathValue("id"))
+	if err != nil {
+		return asBuildError(err, "build "+r.PathValue("id"))
+	}
+	writeJSON(w, http.StatusOK, b)
+	return nil
+}
+
+func (s *Server) stopBuild(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pr, err := s.projectFor(r.Context(), p, auth.Write, r.PathValue("project"))
+	if err != nil {
+		return err
+	}
+	b, err := s.Builds.Stop(r.Context(), pr.ID, r.PathValue("id"))
+	if err != nil {
+		return asBuildError(err, "build "+r.PathValue("id"))
+	}
+	writeJSON(w, http.StatusOK, b)
+	return nil
+}
+
+// buildLogs answers the log from ?offset=N as text/plain, with the build's
+// status in X-Build-Status and the offset to ask for next in X-Next-Offset.
+func (s *Server) buildLogs(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pr, err := s.projectFor(r.Context(), p, auth.Read, r.PathValue("project"))
+	if err != nil {
+		return err
+	}
+	var offset int64
+	if o := r.URL.Query().Get("offset"); o != "" {
+		if offset, err = strconv.ParseInt(o, 10, 64); err != nil || offset < 0 {
+			return badRequest("offset %q: want a byte offset (0 or more)", o)
+		}
+	}
+	// The status is read before the log, so a finished status means the
+	// log read after it is complete.
+	b, err := s.Builds.Get(r.Context(), pr.ID, r.PathValue("id"))
+	if err != nil {
+		return asBuildError(err, "build "+r.PathValue("id"))
+	}
+	data, next, err := s.Builds.Log(r.Context(), b.ID, offset, 4<<20)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Build-Status", string(b.Status))
+	w.Header().Set("X-Next-Offset", strconv.FormatInt(next, 10))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
+	return nil
+}
