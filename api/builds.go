@@ -7,7 +7,6 @@ import (
 
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/buildsvc"
-	"github.com/slipway/slipway/store"
 )
 
 // buildProjectRequest is the body of POST .../build-projects.
@@ -17,13 +16,10 @@ type buildProjectRequest struct {
 }
 
 func asBuildError(err error, what string) error {
-	switch {
-	case errors.Is(err, buildsvc.ErrInvalid):
+	if errors.Is(err, buildsvc.ErrInvalid) {
 		return badRequest("%v", err)
-	case errors.Is(err, store.ErrNotFound):
-		return &notFound{what}
 	}
-	return err
+	return notFoundAs(err, what)
 }
 
 func (s *Server) listBuildProjects(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
