@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"mime"
 	"net/http"
 	"strconv"
 
@@ -77,11 +78,32 @@ func (s *Server) deleteBuildProject(w http.ResponseWriter, r *http.Request, p *a
 	return nil
 }
 
+// maxSourceUpload bounds an uploaded source archive, as CodeCommit bounds a
+// pipeline's source (1 GB).
+const maxSourceUpload = 1 << 30
+
+// startBuild starts a build from a repository ({"source": "REPO@REF"}) or
+// from a zip archive sent as the body (Content-Type: application/zip).
 func (s *Server) startBuild(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	ctx := r.Context()
 	pr, err := s.projectFor(ctx, p, auth.Write, r.PathValue("project"))
 	if err != nil {
 		return err
+	}
+	bp, err := s.Builds.GetProject(ctx, pr.ID, r.PathValue("name"))
+	if err != nil {
+		return asBuildError(err, "build project "+r.PathValue("name"))
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/zip" {
+		b, err := s.Builds.StartUpload(ctx, bp, http.MaxBytesReader(w, r.Body, maxSourceUpload), p.Name)
+		if err != nil {
+			if errors.As(err, new(*http.MaxBytesError)) {
+				return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "the source archive is larger than 1 GiB"}
+			}
+			return asBuildError(err, "")
+		}
+		writeJSON(w, http.StatusCreated, b)
+		return nil
 	}
 	var req struct {
 		Source string `json:"source"`
@@ -89,9 +111,9 @@ func (s *Server) startBuild(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	bp, err := s.Builds.GetProject(ctx, pr.ID, r.PathValue("name"))
-	if err != nil {
-		return asBuildError(err, "build project "+r.PathValue("name"))
+	if buildsvc.IsArtifactSource(req.Source) {
+		// A digest alone proves nothing about who may read the content.
+		return badRequest("source: give REPO@REF, or upload the source as a zip body (Content-Type: application/zip)")
 	}
 	repoName, _, err := buildsvc.ParseSource(req.Source)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -107,9 +108,15 @@ type Options struct {
 	// starts and ends.
 	Log     io.Writer
 	OnPhase func(PhaseReport)
-	// Upload runs in UPLOAD_ARTIFACTS when the buildspec declares artifacts.
-	Upload func(ctx context.Context, ws *Workspace, a *buildspec.Artifacts) error
-	Now    func() time.Time
+	// Upload runs in UPLOAD_ARTIFACTS when the buildspec declares artifacts:
+	// once for the primary artifact (id "") and once per secondary artifact,
+	// in the order of their identifiers.
+	Upload func(ctx context.Context, ws *Workspace, id string, a *buildspec.Artifacts) error
+	// Cache, when set, keeps the buildspec's cache.paths between builds: it
+	// is restored in DOWNLOAD_SOURCE and saved in UPLOAD_ARTIFACTS. Both are
+	// best effort, as in CodeBuild: a failure is logged, never fails the build.
+	Cache *DirCache
+	Now   func() time.Time
 }
 
 // runner is one build in progress.
@@ -118,6 +125,7 @@ type runner struct {
 	ws         *Workspace
 	log        *maskWriter
 	env        []string // the environment of every command
+	home       string   // the build's HOME
 	succeeding bool
 	result     Result
 }
@@ -155,6 +163,10 @@ func Run(ctx context.Context, o Options) *Result {
 			}
 			r.ws = ws
 			r.env = append(r.env, "CODEBUILD_SRC_DIR="+ws.SrcDir)
+			if err := r.setHome(); err != nil {
+				return err
+			}
+			r.restoreCache(ctx)
 			return nil
 		})
 	}
@@ -165,14 +177,88 @@ func Run(ctx context.Context, o Options) *Result {
 	if ok {
 		upload = r.commandPhases(ctx)
 	}
-	if upload && o.Spec.Artifacts != nil && o.Upload != nil {
+	caching := o.Cache != nil && o.Spec.Cache != nil && len(o.Spec.Cache.Paths) > 0
+	if upload && (o.Spec.Artifacts != nil && o.Upload != nil || caching) {
 		r.phase(ctx, PhaseUploadArtifacts, func(ctx context.Context) error {
-			return o.Upload(ctx, r.ws, o.Spec.Artifacts)
+			r.saveCache(ctx)
+			return r.upload(ctx)
 		})
 	}
 	r.phase(context.WithoutCancel(ctx), PhaseFinalizing, func(context.Context) error { return nil })
 	r.instant(PhaseCompleted, o.Now())
 	return &r.result
+}
+
+// upload hands the primary artifact, then each secondary one, to Options.Upload.
+func (r *runner) upload(ctx context.Context) error {
+	a := r.o.Spec.Artifacts
+	if a == nil || r.o.Upload == nil {
+		return nil
+	}
+	if err := r.o.Upload(ctx, r.ws, "", a); err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(a.Secondary))
+	for id := range a.Secondary {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if err := r.o.Upload(ctx, r.ws, id, a.Secondary[id]); err != nil {
+			return fmt.Errorf("secondary artifact %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// setHome gives the build a home directory of its own inside the workspace
+// unless the base environment brings one (slipway build run keeps the
+// developer's, so their caches stay warm without a cache block).
+func (r *runner) setHome() error {
+	for _, kv := range r.env {
+		if h, ok := strings.CutPrefix(kv, "HOME="); ok {
+			r.home = h
+			return nil
+		}
+	}
+	r.home = filepath.Join(r.ws.Root, "home")
+	if err := os.MkdirAll(r.home, 0o700); err != nil {
+		return fmt.Errorf("build home: %w", err)
+	}
+	r.env = append(r.env, "HOME="+r.home)
+	return nil
+}
+
+func (r *runner) cacheRoots() cacheRoots { return cacheRoots{src: r.ws.SrcDir, home: r.home} }
+
+func (r *runner) restoreCache(ctx context.Context) {
+	if r.o.Cache == nil || r.o.Spec.Cache == nil || len(r.o.Spec.Cache.Paths) == 0 {
+		return
+	}
+	n, err := r.o.Cache.Restore(ctx, r.cacheRoots())
+	switch {
+	case err != nil:
+		r.logf("Cache not restored: %v", err)
+	case n == 0:
+		r.logf("No cache saved yet for this project: starting cold")
+	default:
+		r.logf("Restored the cache of the previous build")
+	}
+}
+
+func (r *runner) saveCache(ctx context.Context) {
+	if r.o.Cache == nil || r.o.Spec.Cache == nil || len(r.o.Spec.Cache.Paths) == 0 {
+		return
+	}
+	skipped, files, err := r.o.Cache.Save(ctx, r.cacheRoots(), r.o.Spec.Cache.Paths)
+	for _, p := range skipped {
+		r.logf("Cache path %s is outside the source and home directories: not cached", p)
+	}
+	if err != nil {
+		r.logf("Cache not saved: %v", err)
+		return
+	}
+	r.logf("Saved %d files to the cache", files)
 }
 
 // commandPhases runs install to post_build by the transition table and

@@ -178,7 +178,7 @@ func TestRun_TransitionTable(t *testing.T) {
 			uploaded := false
 			var root string
 			res, log := run(t, c.spec, nil, func(o *Options) {
-				o.Upload = func(ctx context.Context, ws *Workspace, a *buildspec.Artifacts) error { uploaded = true; return nil }
+				o.Upload = func(ctx context.Context, ws *Workspace, id string, a *buildspec.Artifacts) error { uploaded = true; return nil }
 				o.OnPhase = func(p PhaseReport) {}
 				o.Executor = &recordingLocal{Local: Local{Dir: t.TempDir()}, root: &root}
 			})
@@ -304,36 +304,43 @@ func TestMaskWriter_CatchesASecretSplitAcrossWrites(t *testing.T) {
 func TestRun_TimeoutKillsTheWholeProcessGroup(t *testing.T) {
 	// The background child proves it is alive by touching a file; in a PID
 	// namespace its pid means nothing outside, so watch the file instead.
-	spec := &buildspec.Spec{Version: "0.2", Build: phase("build",
-		"(while true; do date +%s%N > ../alive; sleep 0.05; done) & sleep 60")}
-	for _, sandbox := range []bool{false, true} {
-		t.Run(map[bool]string{false: "plain", true: "sandbox"}[sandbox], func(t *testing.T) {
-			var root string
-			local := &recordingLocal{Local: Local{Dir: t.TempDir(), KillGrace: 100 * time.Millisecond, NoSandbox: !sandbox}, root: &root}
-			if sandbox && local.sandbox() == "" {
-				t.Skip("bubblewrap is not installed or cannot run here")
-			}
-			start := time.Now()
-			res, log := run(t, spec, nil, func(o *Options) {
-				o.Timeout = 500 * time.Millisecond
-				o.Executor = local
+	child := "(while true; do date +%s%N > ../alive; sleep 0.05; done) & sleep 60"
+	specs := map[string]*buildspec.Spec{
+		"in commands": {Version: "0.2", Build: phase("build", child)},
+		// A finally block is killed the same way: its commands are no
+		// more allowed to outlive the build than the phase's own.
+		"in finally": {Version: "0.2", Build: &buildspec.Phase{Name: "build", Commands: cmds("true"), Finally: cmds(child)}},
+	}
+	for where, spec := range specs {
+		for _, sandbox := range []bool{false, true} {
+			t.Run(where+"/"+map[bool]string{false: "plain", true: "sandbox"}[sandbox], func(t *testing.T) {
+				var root string
+				local := &recordingLocal{Local: Local{Dir: t.TempDir(), KillGrace: 100 * time.Millisecond, NoSandbox: !sandbox}, root: &root}
+				if sandbox && local.sandbox() == "" {
+					t.Skip("bubblewrap is not installed or cannot run here")
+				}
+				start := time.Now()
+				res, log := run(t, spec, nil, func(o *Options) {
+					o.Timeout = 500 * time.Millisecond
+					o.Executor = local
+				})
+				if res.Status != TimedOut {
+					t.Fatalf("status %s\n%s", res.Status, log)
+				}
+				if time.Since(start) > 20*time.Second {
+					t.Fatal("the build waited for its commands instead of killing them")
+				}
+				alive := filepath.Join(root, "alive")
+				before, err := os.ReadFile(alive)
+				if err != nil {
+					t.Fatalf("the background child never ran: %v\n%s", err, log)
+				}
+				time.Sleep(300 * time.Millisecond)
+				if after, _ := os.ReadFile(alive); !bytes.Equal(before, after) {
+					t.Fatal("the background child survived the timeout")
+				}
 			})
-			if res.Status != TimedOut {
-				t.Fatalf("status %s\n%s", res.Status, log)
-			}
-			if time.Since(start) > 20*time.Second {
-				t.Fatal("the build waited for its commands instead of killing them")
-			}
-			alive := filepath.Join(root, "alive")
-			before, err := os.ReadFile(alive)
-			if err != nil {
-				t.Fatalf("the background child never ran: %v\n%s", err, log)
-			}
-			time.Sleep(300 * time.Millisecond)
-			if after, _ := os.ReadFile(alive); !bytes.Equal(before, after) {
-				t.Fatal("the background child survived the timeout")
-			}
-		})
+		}
 	}
 }
 

@@ -46,7 +46,8 @@ type Environment struct {
 	Variables   []EnvVar `json:"variables"`
 }
 
-// Cache is the project's cache setting (stored; not acted on yet).
+// Cache is the project's cache setting: with LOCAL, the buildspec's
+// cache.paths are kept between the project's builds on this server.
 type Cache struct {
 	Type  string   `json:"type"` // NO_CACHE or LOCAL
 	Modes []string `json:"modes,omitempty"`
@@ -73,9 +74,11 @@ type Project struct {
 
 // ArtifactRef is an artifact a build stored.
 type ArtifactRef struct {
-	Name   string `json:"name"`
-	Digest string `json:"digest"`
-	Size   int64  `json:"size"`
+	// Identifier names a secondary artifact; it is empty for the primary one.
+	Identifier string `json:"identifier,omitempty"`
+	Name       string `json:"name"`
+	Digest     string `json:"digest"`
+	Size       int64  `json:"size"`
 }
 
 // Build is one run of a build project.
@@ -329,11 +332,16 @@ type jobPayload struct {
 	BuildID string `json:"build_id"`
 }
 
-// Start creates a build of project p from source ("REPO@REF", already
-// checked to exist and be readable by the caller) and enqueues its job in
-// the same transaction.
+// Start creates a build of project p from source and enqueues its job in
+// the same transaction. The source is "REPO@REF" (already checked to exist
+// and be readable by the caller) or the digest of a zip archive in the
+// artifact store (an uploaded directory, or later a pipeline's artifact).
 func (s *Service) Start(ctx context.Context, p *Project, source, initiator string) (*Build, error) {
-	if _, _, err := ParseSource(source); err != nil {
+	if IsArtifactSource(source) {
+		if err := artifact.ValidateDigest(source); err != nil {
+			return nil, fmt.Errorf("%w source: %w", ErrInvalid, err)
+		}
+	} else if _, _, err := ParseSource(source); err != nil {
 		return nil, err
 	}
 	b := &Build{ID: p.Name + ":" + store.NewID(), ProjectID: p.ProjectID, BuildProject: p.Name, Status: build.InProgress,
@@ -362,6 +370,16 @@ func (s *Service) Start(ctx context.Context, p *Project, source, initiator strin
 		return nil, err
 	}
 	return b, nil
+}
+
+// StartUpload stores r, a zip archive of a source tree, in the artifact
+// store and starts a build of project p from it.
+func (s *Service) StartUpload(ctx context.Context, p *Project, r io.Reader, initiator string) (*Build, error) {
+	info, err := s.cfg.Artifacts.Put(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("upload source: %w", err)
+	}
+	return s.Start(ctx, p, info.Digest, initiator)
 }
 
 const buildColumns = `b.id, b.project_id, p.name, b.number, b.status, b.source, b.commit_id, b.initiator,
@@ -562,14 +580,6 @@ func (s *Service) execute(ctx context.Context, b *Build, lw *logWriter) (build.S
 		return fail(build.Fault, build.PhaseProvisioning, "FAULT Message: "+err.Error())
 	}
 	logf("Fetching source %s", b.Source)
-	repoName, ref, err := ParseSource(b.Source)
-	if err != nil {
-		return fail(build.Failed, build.PhaseDownloadSource, "CLIENT_ERROR Message: "+err.Error())
-	}
-	rp, err := s.cfg.Repos.Get(ctx, b.ProjectID, repoName)
-	if err != nil {
-		return fail(build.Failed, build.PhaseDownloadSource, "CLIENT_ERROR Message: repository "+repoName+" not found")
-	}
 	if err := os.MkdirAll(s.cfg.WorkDir, 0o700); err != nil {
 		return fail(build.Fault, build.PhaseDownloadSource, "FAULT Message: "+err.Error())
 	}
@@ -578,11 +588,17 @@ func (s *Service) execute(ctx context.Context, b *Build, lw *logWriter) (build.S
 		return fail(build.Fault, build.PhaseDownloadSource, "FAULT Message: "+err.Error())
 	}
 	defer os.RemoveAll(src)
-	commit, err := s.cfg.Repos.Export(ctx, rp, ref, src)
+	commit, err := s.fetchSource(ctx, b, src)
 	if err != nil {
-		return fail(build.Failed, build.PhaseDownloadSource, "CLIENT_ERROR Message: "+err.Error())
+		var cl *build.ClientError
+		if errors.As(err, &cl) {
+			return fail(build.Failed, build.PhaseDownloadSource, "CLIENT_ERROR Message: "+err.Error())
+		}
+		return fail(build.Fault, build.PhaseDownloadSource, "FAULT Message: "+err.Error())
 	}
-	logf("Source %s resolved to commit %s", b.Source, commit)
+	if commit != b.Source {
+		logf("Source %s resolved to commit %s", b.Source, commit)
+	}
 	if _, err := s.db.ExecContext(ctx, `UPDATE builds SET commit_id = ? WHERE id = ?`, commit, b.ID); err != nil {
 		s.cfg.Log.Warn("save build commit", "build", b.ID, "err", err)
 	}
@@ -625,6 +641,10 @@ func (s *Service) execute(ctx context.Context, b *Build, lw *logWriter) (build.S
 		env = append(env, buildspec.Var{Name: v.Name, Value: val})
 	}
 	tmpDir := filepath.Join(s.cfg.WorkDir, "tmp")
+	var cache *build.DirCache
+	if p.Cache.Type == "LOCAL" {
+		cache = &build.DirCache{Dir: filepath.Join(s.cfg.WorkDir, "cache", p.ID)}
+	}
 	var phases []build.PhaseReport
 	res := build.Run(ctx, build.Options{
 		Executor:      s.exe,
@@ -653,8 +673,9 @@ func (s *Service) execute(ctx context.Context, b *Build, lw *logWriter) (build.S
 				s.cfg.Log.Warn("save build phases", "build", b.ID, "err", err)
 			}
 		},
-		Upload: func(ctx context.Context, ws *build.Workspace, a *buildspec.Artifacts) error {
-			ref, err := s.upload(ctx, ws, a, tmpDir)
+		Cache: cache,
+		Upload: func(ctx context.Context, ws *build.Workspace, id string, a *buildspec.Artifacts) error {
+			ref, err := s.upload(ctx, ws, id, a, tmpDir)
 			if err != nil {
 				return err
 			}
@@ -667,9 +688,55 @@ func (s *Service) execute(ctx context.Context, b *Build, lw *logWriter) (build.S
 	return res.Status, res, commit, arts
 }
 
+// fetchSource writes the build's source into dir and returns its resolved
+// version: the commit of a repository source, the digest of an uploaded one.
+func (s *Service) fetchSource(ctx context.Context, b *Build, dir string) (string, error) {
+	if IsArtifactSource(b.Source) {
+		rc, info, err := s.cfg.Artifacts.Open(ctx, b.Source)
+		if err != nil {
+			return "", &build.ClientError{Err: fmt.Errorf("source %s: %w", b.Source, err)}
+		}
+		defer rc.Close()
+		// The archive is read twice (zip needs random access): copy it
+		// out of the store, verifying its digest on the way.
+		f, err := os.CreateTemp(s.cfg.WorkDir, "source-*.zip")
+		if err != nil {
+			return "", err
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		if _, err := io.Copy(f, rc); err != nil {
+			return "", fmt.Errorf("source %s: %w", b.Source, err)
+		}
+		if err := build.Unpack(ctx, f, info.Size, dir); err != nil {
+			return "", &build.ClientError{Err: fmt.Errorf("source %s: %w", b.Source, err)}
+		}
+		return b.Source, nil
+	}
+	repoName, ref, err := ParseSource(b.Source)
+	if err != nil {
+		return "", &build.ClientError{Err: err}
+	}
+	rp, err := s.cfg.Repos.Get(ctx, b.ProjectID, repoName)
+	if err != nil {
+		return "", &build.ClientError{Err: fmt.Errorf("repository %s not found", repoName)}
+	}
+	commit, err := s.cfg.Repos.Export(ctx, rp, ref, dir)
+	if err != nil {
+		return "", &build.ClientError{Err: err}
+	}
+	return commit, nil
+}
+
+// IsArtifactSource reports whether a build source names a zip archive in
+// the artifact store ("sha256:<hex>") rather than a repository.
+func IsArtifactSource(source string) bool {
+	return strings.HasPrefix(source, "sha256:")
+}
+
 // upload packs the artifact into a temporary file outside the workspace and
 // puts it into the artifact store.
-func (s *Service) upload(ctx context.Context, ws *build.Workspace, a *buildspec.Artifacts, tmpDir string) (*ArtifactRef, error) {
+func (s *Service) upload(ctx context.Context, ws *build.Workspace, id string, a *buildspec.Artifacts, tmpDir string) (*ArtifactRef, error) {
 	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -690,10 +757,14 @@ func (s *Service) upload(ctx context.Context, ws *build.Workspace, a *buildspec.
 		return nil, fmt.Errorf("store artifact: %w", err)
 	}
 	name := a.Name
-	if name == "" {
+	switch {
+	case name != "":
+	case id != "":
+		name = id + ".zip"
+	default:
 		name = "artifact.zip"
 	}
-	return &ArtifactRef{Name: name, Digest: info.Digest, Size: info.Size}, nil
+	return &ArtifactRef{Identifier: id, Name: name, Digest: info.Digest, Size: info.Size}, nil
 }
 
 // readInside reads rel below root without following a symbolic link out of it.
@@ -717,7 +788,8 @@ func firstLine(s string) string {
 
 // baseEnv is the environment server builds start from: never the server's own.
 func baseEnv() []string {
-	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp", "LANG=C.UTF-8"}
+	// No HOME: the runner gives each build its own, inside its workspace.
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
 	if p := os.Getenv("PATH"); p != "" {
 		env[0] = "PATH=" + p
 	}

@@ -53,9 +53,11 @@ type BuildPhase struct {
 
 // BuildArtifact is an artifact a build stored.
 type BuildArtifact struct {
-	Name   string `json:"name"`
-	Digest string `json:"digest"`
-	Size   int64  `json:"size"`
+	// Identifier names a secondary artifact; it is empty for the primary one.
+	Identifier string `json:"identifier,omitempty"`
+	Name       string `json:"name"`
+	Digest     string `json:"digest"`
+	Size       int64  `json:"size"`
 }
 
 // Build is one run of a build project.
@@ -99,6 +101,13 @@ func (c *Client) GetBuildProject(ctx context.Context, project, name string) (*Bu
 // DeleteBuildProject deletes a build project and its builds.
 func (c *Client) DeleteBuildProject(ctx context.Context, project, name string) error {
 	return c.Do(ctx, "DELETE", buildProjectsPath(project)+"/"+esc(name), nil, nil)
+}
+
+// StartBuildUpload starts a build of a build project from a zip archive of
+// a source tree.
+func (c *Client) StartBuildUpload(ctx context.Context, project, name string, zip io.Reader) (*Build, error) {
+	var out Build
+	return &out, c.Do(ctx, "POST", buildProjectsPath(project)+"/"+esc(name)+"/builds", RawBody{ContentType: "application/zip", Body: zip}, &out)
 }
 
 // StartBuild starts a build of a build project from source "REPO@REF".

@@ -38,7 +38,12 @@ func (e *Error) Error() string { return e.Message }
 // Do sends a request with an optional JSON body and decodes a JSON answer into out.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
-	if in != nil {
+	contentType := "application/json"
+	switch in := in.(type) {
+	case nil:
+	case RawBody:
+		body, contentType = in.Body, in.ContentType
+	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
@@ -49,8 +54,8 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
 	if c.Token != "" {
@@ -78,6 +83,12 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// RawBody is a request body Do sends as it is, rather than as JSON.
+type RawBody struct {
+	ContentType string
+	Body        io.Reader
 }
 
 func esc(s string) string { return url.PathEscape(s) }

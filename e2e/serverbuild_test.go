@@ -18,9 +18,10 @@ type serverBuild struct {
 	} `json:"phases"`
 	Exported  map[string]string `json:"exported"`
 	Artifacts []struct {
-		Name   string `json:"name"`
-		Digest string `json:"digest"`
-		Size   int64  `json:"size"`
+		Identifier string `json:"identifier"`
+		Name       string `json:"name"`
+		Digest     string `json:"digest"`
+		Size       int64  `json:"size"`
 	} `json:"artifacts"`
 }
 
@@ -185,5 +186,66 @@ func TestServerBuild_StopEndsARunningBuildStopped(t *testing.T) {
 	s.mustCLI(s.token, &b, "build", "get", id)
 	if b.Status != "STOPPED" {
 		t.Fatalf("status %s\n%s", b.Status, out)
+	}
+}
+
+func TestServerBuild_FromALocalDirectoryWithCacheAndSecondaryArtifacts(t *testing.T) {
+	s := startServer(t)
+	dir := t.TempDir()
+	spec := `version: 0.2
+phases:
+  build:
+    commands:
+      - if [ -f "$HOME/.cache/tool/state" ]; then echo "cache was $(cat "$HOME/.cache/tool/state")"; fi
+      - mkdir -p "$HOME/.cache/tool" && echo "warm-$CODEBUILD_BUILD_NUMBER" > "$HOME/.cache/tool/state"
+      - test ! -e .git && test -f src/main.go
+      - mkdir -p out docs && echo bin > out/app && chmod +x out/app && echo doc > docs/readme.md
+artifacts:
+  files: [out/app]
+  secondary-artifacts:
+    Docs:
+      files: ['docs/**/*']
+      name: docs.zip
+cache:
+  paths: ['/root/.cache/tool/**/*']
+`
+	for name, body := range map[string]string{"buildspec.yml": spec, ".git/config": "not for the build", "src/main.go": "package main"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mustCLI(s.token, nil, "build", "project", "create", "local-src", "--cache", "LOCAL")
+	build := func() (serverBuild, string) {
+		id := strings.TrimSpace(s.mustCLI(s.token, nil, "build", "start", "local-src", "--source", dir))
+		out, code := logsFollow(t, s, id)
+		var b serverBuild
+		s.mustCLI(s.token, &b, "build", "get", id)
+		if code != 0 || b.Status != "SUCCEEDED" {
+			t.Fatalf("build %s: %s (exit %d)\n%s", id, b.Status, code, out)
+		}
+		return b, out
+	}
+	first, log1 := build()
+	if strings.Contains(log1, "cache was warm") {
+		t.Fatalf("the first build found a cache:\n%s", log1)
+	}
+	if !strings.HasPrefix(first.Commit, "sha256:") {
+		t.Errorf("an uploaded source resolves to its digest, got %q", first.Commit)
+	}
+	if len(first.Artifacts) != 2 || first.Artifacts[0].Name != "artifact.zip" || first.Artifacts[1].Name != "docs.zip" ||
+		first.Artifacts[1].Identifier != "Docs" {
+		t.Fatalf("artifacts %+v", first.Artifacts)
+	}
+	_, log2 := build()
+	if !strings.Contains(log2, "cache was warm-1") {
+		t.Fatalf("the second build did not find the first one's cache:\n%s", log2)
+	}
+	// A digest cannot be named as a source: it proves nothing about who may read it.
+	_, errs, err := s.cli(s.token, "build", "start", "local-src", "--source", first.Commit)
+	if err == nil || !strings.Contains(errs, "upload the source as a zip body") {
+		t.Fatalf("a digest source was accepted: %v %s", err, errs)
 	}
 }

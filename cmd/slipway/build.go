@@ -65,7 +65,7 @@ func buildRunCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&specFile, "buildspec", "", "the buildspec file (default DIR/buildspec.yml)")
-	cmd.Flags().StringVar(&artifact, "artifact", "", "write the output artifact to this .zip file")
+	cmd.Flags().StringVar(&artifact, "artifact", "", "write the output artifact to this .zip file (secondary artifacts go beside it as IDENTIFIER.zip)")
 	cmd.Flags().StringArrayVar(&envs, "env", nil, "set a variable, NAME=VALUE (repeatable; overrides the buildspec)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Minute, "end the build TIMED_OUT after this long")
 	cmd.Flags().BoolVar(&sandbox, "sandbox", false, "run the commands inside bubblewrap (own PID namespace and /tmp), as the server does")
@@ -98,9 +98,12 @@ func runLocalBuild(cmd *cobra.Command, dir string, spec *buildspec.Spec, env []b
 		case <-ctx.Done():
 		}
 	}()
-	var packed []string
-	var sum string
-	var size int64
+	type written struct {
+		path, sum string
+		files     int
+		size      int64
+	}
+	var artifacts []written
 	res := build.Run(ctx, build.Options{
 		Executor:    executor,
 		Spec:        spec,
@@ -122,9 +125,16 @@ func runLocalBuild(cmd *cobra.Command, dir string, spec *buildspec.Spec, env []b
 			}
 			fmt.Fprintf(out, "%s==> %-16s %s%-9s%s %s%s\n", pal.bold, p.Name, colour, p.Status, pal.reset+pal.bold, p.Duration().Round(time.Millisecond), pal.reset)
 		},
-		Upload: func(ctx context.Context, ws *build.Workspace, a *buildspec.Artifacts) error {
-			var err error
-			packed, sum, size, err = writeArtifact(ws, a, artifact)
+		Upload: func(ctx context.Context, ws *build.Workspace, id string, a *buildspec.Artifacts) error {
+			dest := artifact
+			if id != "" && dest != "" {
+				// Secondary artifacts go next to the primary one, named by identifier.
+				dest = filepath.Join(filepath.Dir(artifact), id+".zip")
+			}
+			packed, sum, size, err := writeArtifact(ws, a, dest)
+			if err == nil && dest != "" {
+				artifacts = append(artifacts, written{path: dest, sum: sum, files: len(packed), size: size})
+			}
 			return err
 		},
 	})
@@ -137,8 +147,8 @@ func runLocalBuild(cmd *cobra.Command, dir string, spec *buildspec.Spec, env []b
 		colour = pal.red
 	}
 	fmt.Fprintf(out, "%sBuild %s%s%s in %s%s\n", pal.bold, colour, res.Status, pal.reset+pal.bold, total.Round(time.Millisecond), pal.reset)
-	if artifact != "" && packed != nil {
-		fmt.Fprintf(out, "Artifact %s: %d files, %d bytes, sha256:%s\n", artifact, len(packed), size, sum)
+	for _, a := range artifacts {
+		fmt.Fprintf(out, "Artifact %s: %d files, %d bytes, sha256:%s\n", a.path, a.files, a.size, a.sum)
 	}
 	for k, v := range res.Exported {
 		fmt.Fprintf(out, "Exported %s=%s\n", k, v)

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -9,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/slipway/slipway/build"
+	"github.com/slipway/slipway/buildspec"
 	"github.com/slipway/slipway/client"
 )
 
@@ -49,6 +54,7 @@ func buildProjectCommand(g *globals) *cobra.Command {
 	create.Flags().StringVar(&bp.Buildspec, "buildspec", "", "buildspec path in the source (default buildspec.yml) or inline YAML")
 	create.Flags().StringVar(&bp.Environment.Image, "image", "", "build image (advisory)")
 	create.Flags().StringVar(&bp.Environment.ComputeType, "compute-type", "BUILD_GENERAL1_SMALL", "compute type (advisory)")
+	create.Flags().StringVar(&bp.Cache.Type, "cache", "NO_CACHE", "LOCAL keeps the buildspec's cache.paths between this project's builds; NO_CACHE")
 	list := &cobra.Command{
 		Use: "list", Short: "List build projects", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -105,7 +111,11 @@ func printBuild(g *globals, cmd *cobra.Command, b *client.Build) error {
 			fmt.Fprintf(tw, "Exported:\t%s=%s\n", k, v)
 		}
 		for _, a := range b.Artifacts {
-			fmt.Fprintf(tw, "Artifact:\t%s\t%s\t%d bytes\n", a.Name, a.Digest, a.Size)
+			name := a.Name
+			if a.Identifier != "" {
+				name = a.Identifier + ": " + a.Name
+			}
+			fmt.Fprintf(tw, "Artifact:\t%s\t%s\t%d bytes\n", name, a.Digest, a.Size)
 		}
 	})
 }
@@ -114,9 +124,18 @@ func printBuild(g *globals, cmd *cobra.Command, b *client.Build) error {
 func buildServerCommands(g *globals) []*cobra.Command {
 	var source string
 	start := &cobra.Command{
-		Use: "start PROJECT --source REPO[@REF]", Short: "Start a build of a build project", Args: cobra.ExactArgs(1),
+		Use: "start PROJECT --source REPO[@REF]|DIR", Short: "Start a build of a build project", Args: cobra.ExactArgs(1),
+		Long: "Start a build from a hosted repository (REPO@REF; REF defaults to main) or from a local\n" +
+			"directory, which is uploaded as a zip archive without its .git. A path (with a '/', or '.')\n" +
+			"is a directory; so is a bare name that is a directory here and has no '@'.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := g.client().StartBuild(cmd.Context(), g.proj(), args[0], source)
+			var b *client.Build
+			var err error
+			if isSourceDir(source) {
+				b, err = uploadBuild(cmd.Context(), g.client(), g.proj(), args[0], source)
+			} else {
+				b, err = g.client().StartBuild(cmd.Context(), g.proj(), args[0], source)
+			}
 			if err != nil {
 				return err
 			}
@@ -127,7 +146,7 @@ func buildServerCommands(g *globals) []*cobra.Command {
 			return nil
 		},
 	}
-	start.Flags().StringVar(&source, "source", "", "REPO@REF: a hosted repository and a branch, tag or commit (default main)")
+	start.Flags().StringVar(&source, "source", "", "REPO@REF (a hosted repository and a branch, tag or commit; default main) or a local DIR to upload")
 	_ = start.MarkFlagRequired("source")
 	list := &cobra.Command{
 		Use: "list PROJECT", Short: "List a build project's builds, newest first", Args: cobra.ExactArgs(1),
@@ -215,4 +234,36 @@ func logsCommand(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log until the build ends")
 	return cmd
+}
+
+// isSourceDir tells a local directory from REPO@REF in build start --source.
+func isSourceDir(source string) bool {
+	if strings.ContainsRune(source, '/') || source == "." || source == ".." {
+		return true
+	}
+	fi, err := os.Stat(source)
+	return err == nil && fi.IsDir() && !strings.Contains(source, "@")
+}
+
+// uploadBuild zips dir (streamed, never whole in memory) and starts a build from it.
+func uploadBuild(ctx context.Context, c *client.Client, project, name, dir string) (*client.Build, error) {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("--source %s: not a directory", dir)
+	}
+	pr, pw := io.Pipe()
+	packed := make(chan error, 1)
+	go func() {
+		_, err := build.Pack(pw, dir, &buildspec.Artifacts{Files: []string{"**/*"}, ExcludePaths: []string{"**/.git"}})
+		pw.CloseWithError(err)
+		packed <- err
+	}()
+	b, err := c.StartBuildUpload(ctx, project, name, pr)
+	pr.CloseWithError(io.ErrClosedPipe) // stops the packer if the request ended early
+	if perr := <-packed; perr != nil && !errors.Is(perr, io.ErrClosedPipe) {
+		return nil, fmt.Errorf("build from %s: %w", dir, perr) // the cause, not the broken request it made
+	}
+	if err != nil {
+		return nil, fmt.Errorf("build from %s: %w", dir, err)
+	}
+	return b, nil
 }
