@@ -87,8 +87,10 @@ type Options struct {
 	SrcDir string
 	// BuildID, BuildNumber, Initiator, SourceVersion fill the CODEBUILD_*
 	// variables.
-	BuildID       string
-	BuildNumber   int64
+	BuildID     string
+	BuildNumber int64
+	// Submitted is when the build was requested (zero: now).
+	Submitted     time.Time
 	Initiator     string
 	SourceVersion string
 	// BaseEnv is the environment commands start from (PATH, HOME...): the
@@ -148,8 +150,15 @@ func Run(ctx context.Context, o Options) *Result {
 	defer r.log.Flush()
 	r.result.Status = Succeeded
 	start := o.Now()
-	r.instant(PhaseSubmitted, start)
-	r.instant(PhaseQueued, start)
+	submitted := o.Submitted
+	if submitted.IsZero() || submitted.After(start) {
+		submitted = start
+	}
+	// SUBMITTED is the moment of the request; QUEUED lasts until a worker
+	// picked the build up.
+	r.result.Phases = append(r.result.Phases,
+		PhaseReport{Name: PhaseSubmitted, Status: Succeeded, Start: submitted, End: submitted},
+		PhaseReport{Name: PhaseQueued, Status: Succeeded, Start: submitted, End: start})
 
 	ok := r.phase(ctx, PhaseProvisioning, func(ctx context.Context) error {
 		r.logf("Isolation: %s", o.Executor.Isolation())

@@ -652,6 +652,7 @@ func (s *Service) execute(ctx context.Context, b *Build, lw *logWriter) (build.S
 		SrcDir:        src,
 		BuildID:       b.ID,
 		BuildNumber:   b.Number,
+		Submitted:     b.StartedAt,
 		Initiator:     b.Initiator,
 		SourceVersion: commit,
 		BaseEnv:       baseEnv(),

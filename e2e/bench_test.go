@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipway/slipway/client"
 )
 
 // The figures of the README's performance table:
@@ -168,5 +172,47 @@ func BenchmarkBuildRunLog100MB(b *testing.B) {
 		b.ReportMetric(float64(direct.Milliseconds()), "direct-ms")
 		b.ReportMetric(float64(build.Milliseconds()), "build-ms")
 		b.ReportMetric(float64(build)/float64(direct), "ratio")
+	}
+}
+
+// BenchmarkServerBuildStartToFirstCommand is the time from a build's start
+// (as the server records it when the API call arrives) to its first command
+// running (the start of its first command phase), over 21 builds of a
+// pushed repository whose buildspec runs `true`: job pickup, source export
+// from Git, workspace and sandbox included.
+func BenchmarkServerBuildStartToFirstCommand(b *testing.B) {
+	s := startServer(b)
+	s.mustCLI(s.token, nil, "repo", "create", "fast")
+	pushFiles(b, s, "fast", map[string]string{"buildspec.yml": "version: 0.2\nphases:\n  build:\n    commands:\n      - \"true\"\n"})
+	s.mustCLI(s.token, nil, "build", "project", "create", "fast-build")
+	c := &client.Client{BaseURL: s.url, Token: s.token, HTTP: http.DefaultClient}
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		var ds []time.Duration
+		for j := 0; j < 21; j++ {
+			started, err := c.StartBuild(ctx, "default", "fast-build", "fast@main")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var done *client.Build
+			for done == nil || done.Status == "IN_PROGRESS" {
+				time.Sleep(5 * time.Millisecond)
+				if done, err = c.GetBuild(ctx, "default", started.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+			first := time.Time{}
+			for _, p := range done.Phases {
+				if p.Name == "INSTALL" || p.Name == "PRE_BUILD" || p.Name == "BUILD" {
+					first = p.Start
+					break
+				}
+			}
+			if done.Status != "SUCCEEDED" || first.IsZero() {
+				b.Fatalf("build %s: %s %+v", done.ID, done.Status, done.Phases)
+			}
+			ds = append(ds, first.Sub(done.StartedAt))
+		}
+		b.ReportMetric(float64(median(ds).Microseconds())/1000, "p50-ms")
 	}
 }

@@ -27,7 +27,7 @@ type serverBuild struct {
 
 // pushFiles commits files to a fresh clone of repo and pushes them to main;
 // it returns the commit.
-func pushFiles(t *testing.T, s *server, repo string, files map[string]string) string {
+func pushFiles(t testing.TB, s *server, repo string, files map[string]string) string {
 	t.Helper()
 	work := t.TempDir()
 	mustGit(t, work, "clone", s.gitURL(s.token, repo+".git"), "w")

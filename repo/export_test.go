@@ -77,7 +77,7 @@ func TestUntar_RefusesEntriesThatEscapeOrGoThroughALink(t *testing.T) {
 			tar.Header{Name: "l/evil", Typeflag: tar.TypeReg}),
 	}
 	for name, data := range cases {
-		err := untar(bytes.NewReader(data), t.TempDir())
+		_, err := untar(bytes.NewReader(data), t.TempDir())
 		if err == nil || !strings.Contains(err.Error(), "evil") {
 			t.Errorf("%s: %v", name, err)
 		}

@@ -462,14 +462,9 @@ func (s *Service) Export(ctx context.Context, rp *Repository, ref, dest string) 
 		return "", err
 	}
 	env := []string{"PATH=" + s.path, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME=" + dir}
-	rev := exec.CommandContext(ctx, s.git, "--git-dir", dir, "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}")
-	rev.Env = env
-	out, err := rev.Output()
-	if err != nil {
-		return "", fmt.Errorf("export %s: %q is not a branch, tag or commit of the repository", rp.Name, ref)
-	}
-	commit := strings.TrimSpace(string(out))
-	arch := exec.CommandContext(ctx, s.git, "--git-dir", dir, "archive", "--format=tar", commit)
+	// One process, not rev-parse then archive: given a commit, git archive
+	// records its id in the tar's global header, which untar reads.
+	arch := exec.CommandContext(ctx, s.git, "--git-dir", dir, "archive", "--format=tar", ref+"^{commit}")
 	arch.Env = env
 	var stderr strings.Builder
 	arch.Stderr = &stderr
@@ -480,70 +475,83 @@ func (s *Service) Export(ctx context.Context, rp *Repository, ref, dest string) 
 	if err := arch.Start(); err != nil {
 		return "", fmt.Errorf("export %s: git archive: %w", rp.Name, err)
 	}
-	xerr := untar(pipe, dest)
+	commit, xerr := untar(pipe, dest)
 	if xerr != nil {
 		_, _ = io.Copy(io.Discard, pipe)
 	}
 	werr := arch.Wait()
+	if werr != nil && strings.Contains(stderr.String(), "not a valid object name") {
+		return "", fmt.Errorf("export %s: %q is not a branch, tag or commit of the repository", rp.Name, ref)
+	}
 	if xerr != nil {
 		return "", fmt.Errorf("export %s@%s: %w", rp.Name, ref, xerr)
 	}
 	if werr != nil {
 		return "", fmt.Errorf("export %s@%s: git archive: %v: %s", rp.Name, ref, werr, strings.TrimSpace(stderr.String()))
 	}
+	if len(commit) < 40 {
+		return "", fmt.Errorf("export %s@%s: git archive did not name the commit", rp.Name, ref)
+	}
 	return commit, nil
 }
 
 // untar extracts a tar stream below dest, refusing any entry whose name
-// leaves dest. Links are created as links; nothing is ever written through
-// one, because every entry's parent directories are checked not to be links.
-func untar(r io.Reader, dest string) error {
+// leaves dest, and returns the comment of its global header (the commit id
+// git archive writes). Links are created as links; nothing is ever written
+// through one, because every entry's parent directories are checked not to
+// be links.
+func untar(r io.Reader, dest string) (string, error) {
 	tr := tar.NewReader(r)
+	comment := ""
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return nil
+			return comment, nil
 		}
 		if err != nil {
-			return fmt.Errorf("read archive: %w", err)
+			return "", fmt.Errorf("read archive: %w", err)
 		}
 		name := strings.TrimSuffix(h.Name, "/")
-		if h.Typeflag == tar.TypeXGlobalHeader || name == "" {
+		if h.Typeflag == tar.TypeXGlobalHeader {
+			comment = h.PAXRecords["comment"]
+			continue
+		}
+		if name == "" {
 			continue
 		}
 		if !filepath.IsLocal(name) {
-			return fmt.Errorf("archive entry %q escapes the destination", h.Name)
+			return "", fmt.Errorf("archive entry %q escapes the destination", h.Name)
 		}
 		target := filepath.Join(dest, name)
 		if err := checkNoLinkParents(dest, name); err != nil {
-			return err
+			return "", err
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:
 			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
+				return "", err
 			}
 		case tar.TypeReg:
 			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
+				return "", err
 			}
 			f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fs.FileMode(h.Mode)&0o777)
 			if err != nil {
-				return err
+				return "", err
 			}
 			_, err = io.Copy(f, tr)
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
 			if err != nil {
-				return err
+				return "", err
 			}
 		case tar.TypeSymlink:
 			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
+				return "", err
 			}
 			if err := os.Symlink(h.Linkname, target); err != nil {
-				return err
+				return "", err
 			}
 		default:
 			// git archive writes only directories, files and links; skip the rest.
