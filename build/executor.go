@@ -114,7 +114,14 @@ func (l *Local) wrap(ws *Workspace, shell, script string) (string, []string) {
 
 // Prepare copies srcDir into a fresh workspace.
 func (l *Local) Prepare(ctx context.Context, srcDir string) (*Workspace, error) {
-	root, err := os.MkdirTemp(l.Dir, "build-")
+	return newWorkspace(ctx, l.Dir, srcDir)
+}
+
+// newWorkspace copies srcDir into a fresh workspace under dir ("" means the
+// system's temp directory); every executor that runs on this machine's
+// files lays its workspaces out the same way.
+func newWorkspace(ctx context.Context, dir, srcDir string) (*Workspace, error) {
+	root, err := os.MkdirTemp(dir, "build-")
 	if err != nil {
 		return nil, fmt.Errorf("workspace: %w", err)
 	}

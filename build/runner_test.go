@@ -178,7 +178,10 @@ func TestRun_TransitionTable(t *testing.T) {
 			uploaded := false
 			var root string
 			res, log := run(t, c.spec, nil, func(o *Options) {
-				o.Upload = func(ctx context.Context, ws *Workspace, id string, a *buildspec.Artifacts) error { uploaded = true; return nil }
+				o.Upload = func(ctx context.Context, ws *Workspace, id string, a *buildspec.Artifacts) error {
+					uploaded = true
+					return nil
+				}
 				o.OnPhase = func(p PhaseReport) {}
 				o.Executor = &recordingLocal{Local: Local{Dir: t.TempDir()}, root: &root}
 			})

@@ -41,9 +41,17 @@ type EnvVar struct {
 
 // Environment is where and with what a project's builds run.
 type Environment struct {
-	ComputeType string   `json:"compute_type"` // advisory
-	Image       string   `json:"image"`        // advisory
-	Variables   []EnvVar `json:"variables"`
+	ComputeType string `json:"compute_type"` // advisory
+	// Image is the container image builds run in, on Docker. Empty, "local"
+	// and CodeBuild's own images (aws/codebuild/...), which exist only on
+	// AWS, run as local processes.
+	Image     string   `json:"image"`
+	Variables []EnvVar `json:"variables"`
+}
+
+// LocalImage reports whether builds with this image run as local processes.
+func LocalImage(image string) bool {
+	return image == "" || image == "local" || strings.HasPrefix(image, "aws/codebuild/")
 }
 
 // Cache is the project's cache setting: with LOCAL, the buildspec's
@@ -109,6 +117,9 @@ type Config struct {
 	Repos     *repo.Service
 	Secrets   *secret.Service
 	Artifacts artifact.Store
+	// Docker, when set, runs the builds of projects whose image is a
+	// container image (its Image is set per build); nil means none can run.
+	Docker *build.Docker
 	// WorkDir is where build workspaces are made (DATA/builds); Hide lists
 	// directories builds must not see (the data directory).
 	WorkDir string
@@ -640,6 +651,19 @@ func (s *Service) execute(ctx context.Context, b *Build, lw *logWriter) (build.S
 		}
 		env = append(env, buildspec.Var{Name: v.Name, Value: val})
 	}
+	var exe build.Executor = s.exe
+	base := baseEnv()
+	if !LocalImage(p.Environment.Image) {
+		if s.cfg.Docker == nil {
+			st, res, _, a := fail(build.Failed, build.PhaseProvisioning, "CLIENT_ERROR Message: image "+p.Environment.Image+
+				" needs a Docker engine, and this server has none: start it where DOCKER_HOST answers, or set the project's image to local")
+			return st, res, commit, a
+		}
+		d := *s.cfg.Docker
+		d.Image = p.Environment.Image
+		exe = &d
+		base = []string{"LANG=C.UTF-8"} // the image's own PATH applies
+	}
 	tmpDir := filepath.Join(s.cfg.WorkDir, "tmp")
 	var cache *build.DirCache
 	if p.Cache.Type == "LOCAL" {
@@ -647,7 +671,7 @@ func (s *Service) execute(ctx context.Context, b *Build, lw *logWriter) (build.S
 	}
 	var phases []build.PhaseReport
 	res := build.Run(ctx, build.Options{
-		Executor:      s.exe,
+		Executor:      exe,
 		Spec:          spec,
 		SrcDir:        src,
 		BuildID:       b.ID,
@@ -655,7 +679,7 @@ func (s *Service) execute(ctx context.Context, b *Build, lw *logWriter) (build.S
 		Submitted:     b.StartedAt,
 		Initiator:     b.Initiator,
 		SourceVersion: commit,
-		BaseEnv:       baseEnv(),
+		BaseEnv:       base,
 		Env:           env,
 		Resolve: func(ctx context.Context, kind, ref string) (string, error) {
 			return s.cfg.Secrets.Resolve(ctx, b.ProjectID, kind, ref)

@@ -23,6 +23,7 @@ import (
 	"github.com/slipway/slipway/api"
 	"github.com/slipway/slipway/artifact"
 	"github.com/slipway/slipway/auth"
+	"github.com/slipway/slipway/build"
 	"github.com/slipway/slipway/buildsvc"
 	"github.com/slipway/slipway/events"
 	"github.com/slipway/slipway/jobs"
@@ -37,6 +38,8 @@ type serverConfig struct {
 	secretKeyFile          string
 	logFormat, logLevel    string
 	configFile             string
+	artifactStore          string
+	dockerNetwork          string
 }
 
 func serverCommand(up bool) *cobra.Command {
@@ -70,6 +73,8 @@ func serverCommand(up bool) *cobra.Command {
 	f.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&cfg.configFile, "config", "", "YAML config file")
+	f.StringVar(&cfg.artifactStore, "artifact-store", "", "where artifacts go: empty for DATA/artifacts, or s3://BUCKET/PREFIX?endpoint=URL&region=R&path-style=true (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the AWS SDK's usual chain)")
+	f.StringVar(&cfg.dockerNetwork, "docker-network", "none", "network of build containers when a project's image runs on Docker: none, bridge, host or a network of the engine")
 	return cmd
 }
 
@@ -183,12 +188,27 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	artifacts, err := artifact.NewFS(filepath.Join(dataDir, "artifacts"))
+	artifacts, err := openArtifacts(ctx, cfg.artifactStore, dataDir)
 	if err != nil {
-		return fmt.Errorf("artifact store: %w", err)
+		return err
 	}
+	engine.Register("artifacts.clean", func(ctx context.Context, _ *jobs.Job) error {
+		n, err := artifacts.CleanTemp(ctx, 24*time.Hour)
+		log.Debug("removed leftovers of interrupted artifact uploads", "count", n)
+		return err
+	})
+	engine.Periodic("artifacts.clean", time.Hour, "artifacts.clean", nil)
+	var docker *build.Docker
+	dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
+	if dc, err := build.DockerAvailable(dctx); err == nil {
+		docker = &build.Docker{Client: dc, Network: cfg.dockerNetwork, Dir: filepath.Join(dataDir, "builds")}
+		log.Info("builds of projects with a container image run on Docker", "network", cfg.dockerNetwork)
+	} else {
+		log.Info("no Docker engine: every build runs as local processes", "why", err)
+	}
+	dcancel()
 	builds := buildsvc.NewService(db, buildsvc.Config{
-		Jobs: engine, Repos: repos, Secrets: secrets, Artifacts: artifacts,
+		Jobs: engine, Repos: repos, Secrets: secrets, Artifacts: artifacts, Docker: docker,
 		WorkDir: filepath.Join(dataDir, "builds"), Hide: []string{dataDir}, Log: log,
 	})
 	builds.Register(engine)
@@ -249,6 +269,30 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	wg.Wait()
 	close(errc)
 	return <-errc
+}
+
+// cleanableStore is an artifact store whose interrupted uploads leave
+// temporary objects to remove.
+type cleanableStore interface {
+	artifact.Store
+	CleanTemp(ctx context.Context, olderThan time.Duration) (int, error)
+}
+
+// openArtifacts opens the filesystem store under the data directory, or
+// the S3 store an s3:// URL names.
+func openArtifacts(ctx context.Context, spec, dataDir string) (cleanableStore, error) {
+	if spec == "" {
+		s, err := artifact.NewFS(filepath.Join(dataDir, "artifacts"))
+		if err != nil {
+			return nil, fmt.Errorf("artifact store: %w", err)
+		}
+		return s, nil
+	}
+	c, err := artifact.ParseS3URL(spec)
+	if err != nil {
+		return nil, fmt.Errorf("--artifact-store: %w", err)
+	}
+	return artifact.NewS3(ctx, c)
 }
 
 // retention is how long finished jobs and delivered events are kept.
