@@ -23,12 +23,21 @@ func (s *Service) CreateProject(ctx context.Context, name, description string) (
 
 // Project finds a project by name.
 func (s *Service) Project(ctx context.Context, name string) (*Project, error) {
+	return s.project(ctx, "name", name)
+}
+
+// ProjectByID finds a project by ID.
+func (s *Service) ProjectByID(ctx context.Context, id string) (*Project, error) {
+	return s.project(ctx, "id", id)
+}
+
+func (s *Service) project(ctx context.Context, column, value string) (*Project, error) {
 	var p Project
 	var created int64
-	err := store.Scan(s.db.QueryRowContext(ctx, `SELECT id, name, description, created_at FROM projects WHERE name = ?`, name),
+	err := store.Scan(s.db.QueryRowContext(ctx, `SELECT id, name, description, created_at FROM projects WHERE `+column+` = ?`, value),
 		&p.ID, &p.Name, &p.Description, &created)
 	if err != nil {
-		return nil, fmt.Errorf("project %s: %w", name, err)
+		return nil, fmt.Errorf("project %s: %w", value, err)
 	}
 	p.CreatedAt = store.Time(created)
 	return &p, nil

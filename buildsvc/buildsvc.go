@@ -165,8 +165,8 @@ var computeTypes = map[string]bool{
 	"BUILD_LAMBDA_8GB": true, "BUILD_LAMBDA_10GB": true,
 }
 
-// normalize fills defaults and validates settings.
-func normalize(st *Settings) error {
+// Normalize fills the defaults of settings and validates them.
+func Normalize(st *Settings) error {
 	if st.TimeoutInMinutes == 0 {
 		st.TimeoutInMinutes = 60
 	}
@@ -219,7 +219,7 @@ func (s *Service) CreateProject(ctx context.Context, projectID, name string, st 
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	if err := normalize(&st); err != nil {
+	if err := Normalize(&st); err != nil {
 		return nil, err
 	}
 	body, err := json.Marshal(st)
@@ -234,6 +234,25 @@ func (s *Service) CreateProject(ctx context.Context, projectID, name string, st 
 		return nil, fmt.Errorf("build project %s: %w", name, err)
 	}
 	return p, nil
+}
+
+// UpdateProject replaces a build project's settings.
+func (s *Service) UpdateProject(ctx context.Context, projectID, name string, st Settings) (*Project, error) {
+	if err := Normalize(&st); err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE build_projects SET settings = ? WHERE project_id = ? AND name = ?`, string(body), projectID, name)
+	if err != nil {
+		return nil, fmt.Errorf("build project %s: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return nil, fmt.Errorf("build project %s: %w", name, store.ErrNotFound)
+	}
+	return s.GetProject(ctx, projectID, name)
 }
 
 const projectColumns = "id, project_id, name, settings, created_at"

@@ -30,6 +30,9 @@ type Repository struct {
 	Name        string    `json:"name"`
 	Description string    `json:"description"`
 	CreatedAt   time.Time `json:"created_at"`
+	// ManagedBy is set when a stack made the repository: the idempotency
+	// token of the stack resource, so a resumed create finds it.
+	ManagedBy string `json:"managed_by,omitempty"`
 
 	// path is the bare repository relative to the service's root, as stored.
 	path string
@@ -161,6 +164,16 @@ func (s *Service) dir(rel string) (string, error) {
 // into place inside the transaction that inserts the row, so a failure of
 // either leaves neither behind.
 func (s *Service) Create(ctx context.Context, projectID, projectName, name, description string) (*Repository, error) {
+	return s.CreateManaged(ctx, projectID, projectName, name, description, "")
+}
+
+// CreateManaged is Create for a repository that managedBy (a stack
+// resource's idempotency token) owns. If the project already has a
+// repository of that name made by the same managedBy, it is returned as it
+// is: a create resumed after a crash finds what its first attempt made. Any
+// other repository of that name is a conflict, as for Create. An empty
+// managedBy is Create.
+func (s *Service) CreateManaged(ctx context.Context, projectID, projectName, name, description, managedBy string) (*Repository, error) {
 	rel, err := relPath(projectName, name)
 	if err != nil {
 		return nil, err
@@ -169,8 +182,12 @@ func (s *Service) Create(ctx context.Context, projectID, projectName, name, desc
 	if err != nil {
 		return nil, err
 	}
-	// Fail fast, before any git work, on the common conflict.
-	if _, err := s.Get(ctx, projectID, name); err == nil {
+	// Fail fast, before any git work, on the common conflict; a resumed
+	// create stops here too, with what its first attempt made.
+	if r, err := s.Get(ctx, projectID, name); err == nil {
+		if managedBy != "" && r.ManagedBy == managedBy {
+			return r, nil
+		}
 		return nil, fmt.Errorf("create repository %s/%s: %w", projectName, name, store.ErrConflict)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
@@ -189,14 +206,14 @@ func (s *Service) Create(ctx context.Context, projectID, projectName, name, desc
 		return nil, fmt.Errorf("create repository %s/%s: %w", projectName, name, err)
 	}
 	r := &Repository{
-		ID: store.NewID(), ProjectID: projectID, Name: name, Description: description,
+		ID: store.NewID(), ProjectID: projectID, Name: name, Description: description, ManagedBy: managedBy,
 		CreatedAt: store.Time(store.Millis(time.Now())), path: rel,
 	}
 	moved := false
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ExecContext(ctx,
-			"INSERT INTO repositories (id, project_id, name, description, path, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-			r.ID, r.ProjectID, r.Name, r.Description, r.path, store.Millis(r.CreatedAt)); err != nil {
+			"INSERT INTO repositories (id, project_id, name, description, managed_by, path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			r.ID, r.ProjectID, r.Name, r.Description, r.ManagedBy, r.path, store.Millis(r.CreatedAt)); err != nil {
 			return err
 		}
 		// Fails if a non-empty directory is in the way (say, one left by a
@@ -323,7 +340,7 @@ func (s *Service) FinishDeletes(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-const repoColumns = "id, project_id, name, description, path, created_at"
+const repoColumns = "id, project_id, name, description, managed_by, path, created_at"
 
 // Get returns the project's repository called name, or an error wrapping
 // store.ErrNotFound.
@@ -332,7 +349,7 @@ func (s *Service) Get(ctx context.Context, projectID, name string) (*Repository,
 	var created int64
 	err := store.Scan(s.db.QueryRowContext(ctx,
 		"SELECT "+repoColumns+" FROM repositories WHERE project_id = ? AND name = ?", projectID, name),
-		&r.ID, &r.ProjectID, &r.Name, &r.Description, &r.path, &created)
+		&r.ID, &r.ProjectID, &r.Name, &r.Description, &r.ManagedBy, &r.path, &created)
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", name, err)
 	}
@@ -352,7 +369,7 @@ func (s *Service) List(ctx context.Context, projectID string) ([]Repository, err
 	for rows.Next() {
 		var r Repository
 		var created int64
-		if err := rows.Scan(&r.ID, &r.ProjectID, &r.Name, &r.Description, &r.path, &created); err != nil {
+		if err := rows.Scan(&r.ID, &r.ProjectID, &r.Name, &r.Description, &r.ManagedBy, &r.path, &created); err != nil {
 			return nil, fmt.Errorf("list repositories: %w", err)
 		}
 		r.CreatedAt = store.Time(created)
@@ -362,6 +379,20 @@ func (s *Service) List(ctx context.Context, projectID string) ([]Repository, err
 		return nil, fmt.Errorf("list repositories: %w", err)
 	}
 	return out, nil
+}
+
+// SetDescription changes the description of the project's repository called
+// name, or returns an error wrapping store.ErrNotFound.
+func (s *Service) SetDescription(ctx context.Context, projectID, name, description string) error {
+	res, err := s.db.ExecContext(ctx,
+		"UPDATE repositories SET description = ? WHERE project_id = ? AND name = ?", description, projectID, name)
+	if err != nil {
+		return fmt.Errorf("set description of repository %s: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("set description of repository %s: %w", name, store.ErrNotFound)
+	}
+	return nil
 }
 
 // Delete removes a repository, its push events and its directory. The
