@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -25,6 +26,8 @@ import (
 	"github.com/slipway/slipway/jobs"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/secret"
+	"github.com/slipway/slipway/stack"
+	"github.com/slipway/slipway/stacksvc"
 	"github.com/slipway/slipway/store/storetest"
 )
 
@@ -35,6 +38,8 @@ type fixture struct {
 	srv    *httptest.Server
 	api    *api.Server
 	auth   *auth.Service
+	jobs   *jobs.Engine
+	stacks *stacksvc.Service
 	tokens map[string]string // actor -> token; "anon" has none
 	n      int
 }
@@ -62,11 +67,16 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The job engine is not run: started builds stay queued.
-	builds := buildsvc.NewService(db, buildsvc.Config{Jobs: jobs.New(db, jobs.Options{Logger: log}), Repos: repos,
+	// The job engine is not run: started builds stay queued, stack
+	// operations stay in progress.
+	jobEngine := jobs.New(db, jobs.Options{Logger: log})
+	builds := buildsvc.NewService(db, buildsvc.Config{Jobs: jobEngine, Repos: repos,
 		Secrets: secrets, Artifacts: arts, WorkDir: filepath.Join(dir, "builds"), Log: log})
-	s := &api.Server{Auth: a, Repos: repos, Secrets: secrets, Builds: builds, Log: log, Registry: reg}
-	f := &fixture{srv: httptest.NewServer(s.Handler()), api: s, auth: a, tokens: map[string]string{}}
+	types := stack.NewRegistry()
+	types.Register(thingType, thing{})
+	stacks := stacksvc.New(db, stacksvc.Config{Jobs: jobEngine, Engine: &stack.Engine{Registry: types}, Log: log})
+	s := &api.Server{Auth: a, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Log: log, Registry: reg}
+	f := &fixture{srv: httptest.NewServer(s.Handler()), api: s, auth: a, jobs: jobEngine, stacks: stacks, tokens: map[string]string{}}
 	t.Cleanup(f.srv.Close)
 	b, _ := os.ReadFile(filepath.Join(dir, "admin-token"))
 	f.tokens["admin"] = strings.TrimSpace(string(b))
@@ -145,10 +155,49 @@ func (f *fixture) do(t *testing.T, actor, method, path string, body any) (int, [
 	return resp.StatusCode, b
 }
 
+// thingType is the one resource type of the fixture's stacks: deploys need
+// a known type. Its provider makes nothing; it runs only where a test runs
+// the job engine.
+const thingType = "Slipway::Test::Thing"
+
+type thing struct{}
+
+func (thing) Schema() stack.Schema {
+	return stack.Schema{Properties: map[string]stack.Property{"Name": {Update: stack.InPlace}}, Attributes: []string{"Arn"}}
+}
+func (thing) Create(context.Context, *stack.Request) (*stack.Outcome, error) {
+	return &stack.Outcome{}, nil
+}
+func (thing) Update(context.Context, *stack.Request) (*stack.Outcome, error) {
+	return &stack.Outcome{}, nil
+}
+func (thing) Delete(context.Context, *stack.Request) error { return nil }
+
+// thingTemplate is a valid template of one resource named name.
+func thingTemplate(name string) map[string]any {
+	return map[string]any{"template_name": "stack.yml",
+		"template": "Resources:\n  Thing:\n    Type: " + thingType + "\n    Properties:\n      Name: " + name + "\n"}
+}
+
+// newStack makes a stack shell with change set "cs" (a CREATE change set
+// leaves the stack REVIEW_IN_PROGRESS, so it can be executed, deployed or
+// deleted while no job runs).
+func (f *fixture) newStack(t *testing.T) string {
+	t.Helper()
+	f.n++
+	name := fmt.Sprintf("s%d", f.n)
+	body := thingTemplate("x")
+	body["name"] = "cs"
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/stacks/"+name+"/change-sets", body); code != 201 {
+		t.Fatalf("create change set: %d %s", code, b)
+	}
+	return name
+}
+
 // access is one row of the table: a request and the status each actor gets.
 type access struct {
 	method, pattern string
-	path            string // may hold {repo}, replaced by a fresh repository per actor
+	path            string // may hold {repo} or {stack}, replaced by a fresh one per actor
 	body            func(n int) any
 	want            map[string]int
 }
@@ -181,6 +230,13 @@ func accessTable() []access {
 		return func(n int) any { return map[string]string{"name": fmt.Sprintf("%s%d", prefix, n)} }
 	}
 	repoRead := everyone(200, map[string]int{"stranger": 404})
+	const stacks = "/api/v1/projects/default/stacks"
+	template := func(int) any { return thingTemplate("y") }
+	changeSet := func(int) any {
+		b := thingTemplate("y")
+		b["name"] = "cs2"
+		return b
+	}
 	return []access{
 		{"GET", "/api/v1/me", "/api/v1/me", nil, everyone(200, nil)},
 		{"GET", "/metrics", "/metrics", nil, everyone(200, nil)},
@@ -219,6 +275,23 @@ func accessTable() []access {
 		{"GET", "/api/v1/projects/{project}/builds/{id}", "/api/v1/projects/default/builds/nosuch:1", nil, projectOnly(404)},
 		{"POST", "/api/v1/projects/{project}/builds/{id}/stop", "/api/v1/projects/default/builds/nosuch:1/stop", nil, projectOnly(404)},
 		{"GET", "/api/v1/projects/{project}/builds/{id}/logs", "/api/v1/projects/default/builds/nosuch:1/logs?offset=0", nil, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/stacks", stacks, nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/stacks/{name}", stacks + "/{stack}", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/stacks/{name}", stacks + "/nosuch", nil, projectOnly(404)},
+		{"PUT", "/api/v1/projects/{project}/stacks/{name}", stacks + "/{stack}", template, projectOnly(201)},
+		{"DELETE", "/api/v1/projects/{project}/stacks/{name}", stacks + "/{stack}", nil, projectOnly(202)},
+		{"GET", "/api/v1/projects/{project}/stacks/{name}/events", stacks + "/{stack}/events?after=0&limit=10", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/stacks/{name}/resources", stacks + "/{stack}/resources", nil, projectOnly(200)},
+		{"POST", "/api/v1/projects/{project}/stacks/{name}/plan", stacks + "/{stack}/plan", template, projectOnly(200)},
+		{"POST", "/api/v1/projects/{project}/stacks/{name}/signals", stacks + "/{stack}/signals",
+			func(int) any { return map[string]string{"resource": "Thing", "status": "SUCCESS"} }, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/stacks/{name}/change-sets", stacks + "/{stack}/change-sets", nil, projectOnly(200)},
+		{"POST", "/api/v1/projects/{project}/stacks/{name}/change-sets", stacks + "/{stack}/change-sets", changeSet, projectOnly(201)},
+		{"GET", "/api/v1/projects/{project}/stacks/{name}/change-sets/{cs}", stacks + "/{stack}/change-sets/cs", nil, projectOnly(200)},
+		{"DELETE", "/api/v1/projects/{project}/stacks/{name}/change-sets/{cs}", stacks + "/{stack}/change-sets/cs", nil, projectOnly(204)},
+		{"POST", "/api/v1/projects/{project}/stacks/{name}/change-sets/{cs}/execute", stacks + "/{stack}/change-sets/cs/execute", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/exports", "/api/v1/projects/default/exports", nil, projectOnly(200)},
+		{"POST", "/api/v1/projects/{project}/templates/validate", "/api/v1/projects/default/templates/validate", template, projectOnly(200)},
 		{"GET", "/api/v1/users", "/api/v1/users", nil, everyone(200, nil)},
 		{"POST", "/api/v1/users", "/api/v1/users", named("u"), onlyAdmin(201)},
 		{"GET", "/api/v1/tokens", "/api/v1/tokens", nil, everyone(200, nil)},
@@ -257,6 +330,9 @@ func TestAccess_EveryRouteAndActor(t *testing.T) {
 					if m, ok := body.(map[string]string); ok {
 						m["resource"] = strings.ReplaceAll(m["resource"], "{repo}", r)
 					}
+				}
+				if strings.Contains(path, "{stack}") {
+					path = strings.ReplaceAll(path, "{stack}", f.newStack(t))
 				}
 				method := row.method
 				if method == "GIT" {
@@ -449,5 +525,141 @@ func TestParams_NamesWithSlashesTravelEscaped(t *testing.T) {
 	}
 	if code, b := f.do(t, "admin", "GET", "/api/v1/projects/default/params/app/db", nil); code != 404 {
 		t.Fatalf("a different name matched: %d %s", code, b)
+	}
+}
+
+func TestStacks_NoEchoValuesNeverComeBackThroughTheAPI(t *testing.T) {
+	f := newFixture(t)
+	tmpl := "Parameters:\n  Password:\n    Type: String\n    NoEcho: true\n    Default: hunter2-default\n" +
+		"Resources:\n  Thing:\n    Type: " + thingType + "\n    Properties:\n      Name: !Ref Password\n"
+	in := map[string]any{"template_name": "db.yml", "template": tmpl, "parameters": map[string]string{"Password": "hunter2-given"}}
+	const path = "/api/v1/projects/default/stacks/db"
+	var answers [][]byte
+	ask := func(method, path string, body any, want int) {
+		t.Helper()
+		code, b := f.do(t, "admin", method, path, body)
+		if code != want {
+			t.Fatalf("%s %s: %d %s", method, path, code, b)
+		}
+		answers = append(answers, b)
+	}
+	ask("POST", path+"/plan", in, 200)
+	ask("POST", path+"/change-sets", map[string]any{"name": "first", "template_name": "db.yml", "template": tmpl,
+		"parameters": map[string]string{"Password": "hunter2-given"}}, 201)
+	ask("GET", path+"/change-sets/first", nil, 200)
+	ask("GET", path+"/change-sets", nil, 200)
+	ask("PUT", path, in, 201)
+	ask("GET", path, nil, 200)
+	ask("GET", "/api/v1/projects/default/stacks", nil, 200)
+	ask("GET", path+"/events", nil, 200)
+	ask("GET", path+"/resources", nil, 200)
+	ask("POST", "/api/v1/projects/default/templates/validate", map[string]any{"template_name": "db.yml", "template": tmpl}, 200)
+	ask("GET", "/api/v1/audit", nil, 200)
+	for _, b := range answers {
+		if bytes.Contains(b, []byte("hunter2")) {
+			t.Fatalf("a NoEcho value came back: %s", b)
+		}
+	}
+	if !bytes.Contains(answers[5], []byte(`"value": "****"`)) {
+		t.Fatalf("the NoEcho parameter is not shown masked: %s", answers[5])
+	}
+}
+
+func TestStacks_DeployAnswersCreatedThenUpdatedOrNoUpdates(t *testing.T) {
+	f := newFixture(t)
+	const path = "/api/v1/projects/default/stacks/app"
+	type result struct {
+		Stack struct {
+			Name, Status string
+		} `json:"stack"`
+		NoUpdates bool `json:"no_updates"`
+	}
+	deploy := func(name string, want int) result {
+		t.Helper()
+		code, b := f.do(t, "admin", "PUT", path, thingTemplate(name))
+		var res result
+		if err := json.Unmarshal(b, &res); code != want || err != nil {
+			t.Fatalf("deploy %s: %d %s, want %d", name, code, b, want)
+		}
+		return res
+	}
+	if res := deploy("a", 201); res.Stack.Status != "CREATE_IN_PROGRESS" || res.NoUpdates {
+		t.Fatalf("create: %+v", res)
+	}
+	// Until its operation ends, the stack takes no other.
+	code, b := f.do(t, "admin", "PUT", path, thingTemplate("b"))
+	if code != 409 || !bytes.Contains(b, []byte("is in CREATE_IN_PROGRESS state and can not be updated.")) {
+		t.Fatalf("update during create: %d %s", code, b)
+	}
+	f.stacks.Register(f.jobs)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { _ = f.jobs.Run(ctx); close(stopped) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, b := f.do(t, "admin", "GET", path, nil)
+		if bytes.Contains(b, []byte(`"status": "CREATE_COMPLETE"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stack was not created: %s", b)
+		}
+	}
+	if res := deploy("a", 200); !res.NoUpdates || res.Stack.Name != "app" || res.Stack.Status != "CREATE_COMPLETE" {
+		t.Fatalf("same input again: %+v", res)
+	}
+	// The job may have moved the update on already.
+	if res := deploy("b", 200); res.NoUpdates || !strings.HasPrefix(res.Stack.Status, "UPDATE_") {
+		t.Fatalf("update: %+v", res)
+	}
+}
+
+func TestStacks_ErrorsUseCloudFormationsWordingAndPositions(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct {
+		method, path string
+		body         any
+		want         int
+		text         []string
+	}{
+		{"GET", "/api/v1/projects/default/stacks/nosuch", nil, 404, []string{`"Stack with id nosuch does not exist"`}},
+		{"GET", "/api/v1/projects/default/stacks/nosuch/events", nil, 404, []string{"Stack with id nosuch does not exist"}},
+		{"POST", "/api/v1/projects/default/templates/validate", map[string]string{"template_name": "bad.yml",
+			"template": "Resources:\n  A:\n    Type: " + thingType + "\n    Properties:\n      Name: !GetAtt Nope.Arn\n  B:\n    Properties: {}\n"},
+			400, []string{"bad.yml:5:13: Template error: instance of Fn::GetAtt references undefined resource Nope", "bad.yml:6:3:", `\n`}},
+		{"POST", "/api/v1/projects/default/templates/validate", map[string]any{"template_name": "t.yml",
+			"template": "Parameters:\n  Env:\n    Type: String\nResources:\n  A:\n    Type: " + thingType + "\n", "parameters": map[string]string{}},
+			400, []string{"t.yml:2:3: Parameters: [Env] must have values"}},
+		{"PUT", "/api/v1/projects/default/stacks/9bad", thingTemplate("a"), 400, []string{"stack name"}},
+		{"PUT", "/api/v1/projects/default/stacks/other", map[string]string{"template_name": "u.yml",
+			"template": "Resources:\n  A:\n    Type: AWS::Nope::Thing\n"}, 400, []string{"Unrecognized resource types: [AWS::Nope::Thing]"}},
+		{"POST", "/api/v1/projects/default/stacks/nosuch/change-sets/cs/execute", nil, 404, []string{"Stack with id nosuch does not exist"}},
+		{"GET", "/api/v1/projects/default/stacks/nosuch/events?after=x", nil, 400, []string{"after"}},
+	} {
+		code, b := f.do(t, "admin", c.method, c.path, c.body)
+		if code != c.want {
+			t.Errorf("%s %s: %d %s, want %d", c.method, c.path, code, b, c.want)
+			continue
+		}
+		for _, want := range c.text {
+			if !bytes.Contains(b, []byte(want)) {
+				t.Errorf("%s %s: %s lacks %q", c.method, c.path, b, want)
+			}
+		}
+	}
+}
+
+func TestStacks_ATemplateOverOneMebibyteIsTooLarge(t *testing.T) {
+	f := newFixture(t)
+	big := map[string]string{"template_name": "big.yml", "template": "Description: " + strings.Repeat("x", 1<<20)}
+	for _, path := range []string{"/api/v1/projects/default/stacks/big", "/api/v1/projects/default/templates/validate"} {
+		method := "POST"
+		if strings.HasSuffix(path, "/big") {
+			method = "PUT"
+		}
+		code, b := f.do(t, "admin", method, path, big)
+		if code != 413 || !bytes.Contains(b, []byte("larger than 1 MiB")) {
+			t.Fatalf("%s %s: %d %s", method, path, code, b)
+		}
 	}
 }

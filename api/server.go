@@ -22,6 +22,7 @@ import (
 	"github.com/slipway/slipway/buildsvc"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/secret"
+	"github.com/slipway/slipway/stacksvc"
 	"github.com/slipway/slipway/store"
 )
 
@@ -31,6 +32,7 @@ type Server struct {
 	Repos    *repo.Service
 	Secrets  *secret.Service
 	Builds   *buildsvc.Service
+	Stacks   *stacksvc.Service
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 
@@ -71,6 +73,21 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/v1/projects/{project}/builds/{id}", handler: s.getBuild},
 		{method: "POST", pattern: "/api/v1/projects/{project}/builds/{id}/stop", handler: s.stopBuild},
 		{method: "GET", pattern: "/api/v1/projects/{project}/builds/{id}/logs", handler: s.buildLogs},
+		{method: "GET", pattern: "/api/v1/projects/{project}/stacks", handler: s.listStacks},
+		{method: "GET", pattern: "/api/v1/projects/{project}/stacks/{name}", handler: s.getStack},
+		{method: "PUT", pattern: "/api/v1/projects/{project}/stacks/{name}", handler: s.deployStack},
+		{method: "DELETE", pattern: "/api/v1/projects/{project}/stacks/{name}", handler: s.deleteStack},
+		{method: "GET", pattern: "/api/v1/projects/{project}/stacks/{name}/events", handler: s.stackEvents},
+		{method: "GET", pattern: "/api/v1/projects/{project}/stacks/{name}/resources", handler: s.stackResources},
+		{method: "POST", pattern: "/api/v1/projects/{project}/stacks/{name}/plan", handler: s.planStack},
+		{method: "POST", pattern: "/api/v1/projects/{project}/stacks/{name}/signals", handler: s.signalStack},
+		{method: "GET", pattern: "/api/v1/projects/{project}/stacks/{name}/change-sets", handler: s.listChangeSets},
+		{method: "POST", pattern: "/api/v1/projects/{project}/stacks/{name}/change-sets", handler: s.createChangeSet},
+		{method: "GET", pattern: "/api/v1/projects/{project}/stacks/{name}/change-sets/{cs}", handler: s.getChangeSet},
+		{method: "DELETE", pattern: "/api/v1/projects/{project}/stacks/{name}/change-sets/{cs}", handler: s.deleteChangeSet},
+		{method: "POST", pattern: "/api/v1/projects/{project}/stacks/{name}/change-sets/{cs}/execute", handler: s.executeChangeSet},
+		{method: "GET", pattern: "/api/v1/projects/{project}/exports", handler: s.listExports},
+		{method: "POST", pattern: "/api/v1/projects/{project}/templates/validate", handler: s.validateTemplate},
 		{method: "GET", pattern: "/api/v1/users", handler: s.listUsers},
 		{method: "POST", pattern: "/api/v1/users", handler: s.createUser},
 		{method: "GET", pattern: "/api/v1/tokens", handler: s.listTokens},

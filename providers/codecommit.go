@@ -11,11 +11,10 @@ import (
 
 const codeCommitType = "AWS::CodeCommit::Repository"
 
-// codeCommitSchema follows CloudFormation's AWS::CodeCommit::Repository but
-// for RepositoryName, which AWS changes in place by renaming: Slipway cannot
-// rename a repository yet, so the name requires replacement, and as it is
-// also the resource's custom name, an update that changes it fails (with
-// CloudFormation's custom-name message) and rolls back. Code, Triggers,
+// codeCommitSchema follows CloudFormation's AWS::CodeCommit::Repository:
+// RepositoryName changes in place (AWS renames), but Slipway cannot rename
+// a repository yet, so such an update fails, saying so, and rolls back;
+// replacing it instead would lose the repository's history. Code, Triggers,
 // Tags and KmsKeyId are accepted and kept only in the stack's record of the
 // resource: the repository is not seeded from Code's S3 archive (AWS
 // ignores Code after creation, so changing it is an update that does
@@ -23,7 +22,7 @@ const codeCommitType = "AWS::CodeCommit::Repository"
 // encrypted with a key of their own.
 var codeCommitSchema = stack.Schema{
 	Properties: map[string]stack.Property{
-		"RepositoryName":        requiredReplace,
+		"RepositoryName":        requiredInPlace,
 		"RepositoryDescription": inPlace,
 		"Code":                  inPlace,
 		"Triggers":              inPlace,
@@ -67,6 +66,9 @@ func (p *codeCommitRepository) Update(ctx context.Context, r *stack.Request) (*s
 	name, description := in.str("RepositoryName"), in.str("RepositoryDescription")
 	if in.err != nil {
 		return nil, in.err
+	}
+	if old, _ := r.Previous["RepositoryName"].(string); old != "" && old != name {
+		return nil, fmt.Errorf("renaming repository %s to %s is not supported yet: keep RepositoryName %s, or add a new repository resource and push the history to it", old, name, old)
 	}
 	rp, err := p.d.Repos.Get(ctx, r.ProjectID, name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

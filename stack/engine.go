@@ -527,8 +527,10 @@ func (r *run) update(ctx context.Context, p Provider, base *Resource, cur *Resou
 
 // replace creates the new resource before the old one goes (at cleanup).
 func (r *run) replace(ctx context.Context, t *Target, conds map[string]bool, p Provider, schema Schema, base *Resource, cur *Resource) error {
+	// The new resource would take the old one's name while the old one
+	// still exists; a changed name is no obstacle.
 	if name := schema.NameProperty; name != "" {
-		if _, named := base.Properties[name]; named {
+		if v, named := base.Properties[name]; named && reflect.DeepEqual(v, cur.Properties[name]) {
 			return r.fail(ctx, cur, UpdateFailed, fmt.Errorf("CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename %s and update the stack again.", cur.Logical))
 		}
 	}

@@ -424,10 +424,12 @@ func TestRun_ReplacingACustomNamedResourceFailsWithCloudFormationsMessage(t *tes
 	p := newThing()
 	st := newState()
 	e := engine(p)
-	body := "Parameters:\n  F: {Type: String}\nResources:\n  N:\n    Type: Custom::Thing\n    Properties: {Name: n, Fixed: !Ref F}\n"
-	v1 := target(t, body, map[string]string{"F": "one"})
+	body := "Parameters:\n  F: {Type: String}\n  S: {Type: String}\nResources:\n  N:\n    Type: Custom::Thing\n    Properties: {Name: n, Fixed: !Ref F, Shape: !Ref S}\n"
+	v1 := target(t, body, map[string]string{"F": "one", "S": "round"})
 	create(t, e, st, v1)
-	v2 := target(t, body, map[string]string{"F": "two"})
+	// Shape forces a replacement while the name stays: the new resource
+	// could not take the name the old one still holds.
+	v2 := target(t, body, map[string]string{"F": "one", "S": "square"})
 	if final := update(t, e, st, v1, v2); final != UpdateRollbackComplete {
 		t.Fatalf("final %s", final)
 	}
@@ -442,6 +444,14 @@ func TestRun_ReplacingACustomNamedResourceFailsWithCloudFormationsMessage(t *tes
 	}
 	if p.creates != 1 {
 		t.Fatalf("%d creates", p.creates)
+	}
+	// A new name is no obstacle: the replacement goes ahead.
+	v3 := target(t, body, map[string]string{"F": "two", "S": "square"})
+	if final := update(t, e, st, v1, v3); final != UpdateComplete {
+		t.Fatalf("final %s", final)
+	}
+	if p.creates != 2 || len(p.names()) != 1 {
+		t.Fatalf("%d creates, live %v", p.creates, p.names())
 	}
 }
 

@@ -55,7 +55,7 @@ func newRoot() *cobra.Command {
 		serverCommand(false), serverCommand(true),
 		loginCommand(g), repoCommand(g), userCommand(g), tokenCommand(g),
 		projectCommand(g), teamCommand(g), grantCommand(g), auditCommand(g), buildCommand(g), logsCommand(g),
-		secretCommand(g), paramCommand(g),
+		secretCommand(g), paramCommand(g), stackCommand(g), signalCommand(g),
 	)
 	return root
 }

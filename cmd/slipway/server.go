@@ -23,12 +23,16 @@ import (
 	"github.com/slipway/slipway/api"
 	"github.com/slipway/slipway/artifact"
 	"github.com/slipway/slipway/auth"
+	"github.com/slipway/slipway/bucket"
 	"github.com/slipway/slipway/build"
 	"github.com/slipway/slipway/buildsvc"
 	"github.com/slipway/slipway/events"
 	"github.com/slipway/slipway/jobs"
+	"github.com/slipway/slipway/providers"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/secret"
+	"github.com/slipway/slipway/stack"
+	"github.com/slipway/slipway/stacksvc"
 	"github.com/slipway/slipway/store"
 )
 
@@ -212,7 +216,22 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 		WorkDir: filepath.Join(dataDir, "builds"), Hide: []string{dataDir}, Log: log,
 	})
 	builds.Register(engine)
-	srv := &api.Server{Auth: authSvc, Repos: repos, Secrets: secrets, Builds: builds, Log: log, Registry: reg}
+	// Clone URLs in stack outputs name the address the server listens on,
+	// known once it does.
+	var baseURL string
+	resources := stack.NewRegistry()
+	providers.Register(resources, providers.Deps{Repos: repos, Buckets: bucket.NewService(db), Builds: builds,
+		BaseURL: func() string { return baseURL }})
+	stacks := stacksvc.New(db, stacksvc.Config{Jobs: engine, Engine: &stack.Engine{Registry: resources}, Log: log,
+		ProjectName: func(ctx context.Context, id string) (string, error) {
+			p, err := authSvc.ProjectByID(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			return p.Name, nil
+		}})
+	stacks.Register(engine)
+	srv := &api.Server{Auth: authSvc, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Log: log, Registry: reg}
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -233,6 +252,7 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 		log.Warn("serving plain HTTP on a non-loopback address: API tokens travel in every request and can be read on the network; use --tls-cert and --tls-key", "addr", ln.Addr().String())
 	}
 	url := scheme + "://" + ln.Addr().String()
+	baseURL = url
 	log.Info("slipway started", "url", url, "data", cfg.data, "database", string(db.Dialect()), "version", version)
 	printWelcome(url, tokenFile, firstToken != "", up)
 
