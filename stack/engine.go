@@ -327,8 +327,13 @@ func (r *run) record(ctx context.Context, rec *Resource, status, reason string) 
 	if err := r.state.SaveResource(ctx, &cp); err != nil {
 		return recorded(err)
 	}
-	if cp.Modelled && reason == "" {
-		reason = "Modelled resource: Slipway records it and its attributes; it has no local effect"
+	if cp.Modelled {
+		const modelled = "Modelled resource: Slipway records it and its attributes; it has no local effect"
+		if reason == "" {
+			reason = modelled
+		} else {
+			reason += ". " + modelled
+		}
 	}
 	return recorded(r.state.Event(ctx, &Event{Logical: cp.Logical, PhysicalID: cp.PhysicalID, Type: cp.Type, Status: status, Reason: reason, At: cp.UpdatedAt}))
 }

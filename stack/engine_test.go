@@ -628,3 +628,39 @@ func BenchmarkValidateAndPlan100Resources(b *testing.B) {
 		}
 	}
 }
+
+// modelledThing is a thing whose type has no local effect.
+type modelledThing struct{ *thing }
+
+func (m modelledThing) Schema() Schema {
+	s := m.thing.Schema()
+	s.Modelled = true
+	return s
+}
+
+func TestRun_EveryEventOfAModelledResourceSaysSo(t *testing.T) {
+	reg := NewRegistry()
+	reg.Register("Custom::Thing", modelledThing{newThing()})
+	st := newState()
+	tg := target(t, "Resources:\n  M:\n    Type: Custom::Thing\n    Properties: {Name: m}\n", nil)
+	e := &Engine{Registry: reg}
+	if final := create(t, e, st, tg); final != CreateComplete {
+		t.Fatal(final)
+	}
+	if _, err := e.Run(context.Background(), &Operation{StackID: "s1", StackName: "test", Status: DeleteInProgress, Resources: st.records()}, st); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range st.events {
+		if ev.Logical != "M" {
+			continue
+		}
+		n++
+		if !strings.Contains(ev.Reason, "Modelled resource") || !strings.Contains(ev.Reason, "no local effect") {
+			t.Errorf("%s event does not say the resource is modelled: %q", ev.Status, ev.Reason)
+		}
+	}
+	if n != 4 {
+		t.Fatalf("%d events of M", n)
+	}
+}
