@@ -180,7 +180,11 @@ func Run(ctx context.Context, o Options) *Result {
 		})
 	}
 	if r.ws != nil {
-		defer func() { _ = o.Executor.Cleanup(context.WithoutCancel(ctx), r.ws) }()
+		defer func() {
+			if err := o.Executor.Cleanup(context.WithoutCancel(ctx), r.ws); err != nil {
+				r.logf("Could not remove the build's workspace: %v", err)
+			}
+		}()
 	}
 	upload := false
 	if ok {
