@@ -46,7 +46,7 @@ const cfnTemplate = `Parameters:
   Commit: {Type: String}
 Resources:
   Vpc:
-    Type: AWS::EC2::VPC
+    Type: Custom::Network
     Properties:
       CidrBlock: !Ref Cidr
       Tags: [{Key: env, Value: !Ref Env}, {Key: commit, Value: !Ref Commit}]
@@ -92,7 +92,7 @@ func TestCloudFormationAction_DeploysTheTemplateFromTheArtifactWithConfigAndOver
 		if params["Env"] != "staging" || params["Size"] != "3" || params["Cidr"] != "10.1.0.0/16" || params["Commit"] != commit {
 			t.Fatalf("parameters %v", params)
 		}
-		if e.Variables["DeployVariables"]["Env"] != "staging-3" || !strings.HasPrefix(e.Variables["DeployVariables"]["VpcId"], "vpc-") {
+		if e.Variables["DeployVariables"]["Env"] != "staging-3" || !strings.HasPrefix(e.Variables["DeployVariables"]["VpcId"], "net-") {
 			t.Fatalf("variables %+v", e.Variables)
 		}
 		if e.Artifacts["StackOut"].Digest == "" {

@@ -91,6 +91,8 @@ type Trigger struct {
 const (
 	TriggerPush   = "CloudWatchEvent"
 	TriggerManual = "StartPipelineExecution"
+	TriggerCreate = "CreatePipeline"
+	TriggerUpdate = "UpdatePipeline"
 )
 
 // Execution is one run of a pipeline.
@@ -201,6 +203,38 @@ func (s *Service) Create(ctx context.Context, projectID string, d *pipeline.Decl
 		return nil, err
 	}
 	return p, nil
+}
+
+// Update replaces a pipeline's declaration. Running executions finish on
+// the declaration they started with; new ones take this one.
+func (s *Service) Update(ctx context.Context, projectID string, d *pipeline.Declaration) (*Pipeline, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	body, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		var id string
+		if err := store.Scan(tx.QueryRowContext(ctx, `SELECT id FROM pipelines WHERE project_id = ? AND name = ?`, projectID, d.Name), &id); err != nil {
+			return fmt.Errorf("pipeline %s: %w", d.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE pipelines SET declaration = ?, version = version + 1, updated_at = ? WHERE id = ?`,
+			string(body), store.Millis(time.Now()), id); err != nil {
+			return err
+		}
+		for _, st := range d.Stages {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO pipeline_stages (pipeline_id, stage) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, st.Name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, projectID, d.Name)
 }
 
 const pipelineColumns = `id, project_id, name, version, declaration, disabled, created_at, updated_at`

@@ -12,12 +12,10 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/artifact"
-	"github.com/slipway/slipway/bucket"
 	"github.com/slipway/slipway/buildsvc"
 	"github.com/slipway/slipway/events"
 	"github.com/slipway/slipway/jobs"
 	"github.com/slipway/slipway/pipeline"
-	"github.com/slipway/slipway/providers"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/secret"
 	"github.com/slipway/slipway/stack"
@@ -62,7 +60,7 @@ func setup(t *testing.T, db *store.DB) *fixture {
 		WorkDir: filepath.Join(dir, "builds"), Log: log})
 	f.builds.Register(engine)
 	reg := stack.NewRegistry()
-	providers.Register(reg, providers.Deps{Repos: f.repos, Buckets: bucket.NewService(db)})
+	reg.Register("Custom::Network", network{})
 	f.stacks = stacksvc.New(db, stacksvc.Config{Jobs: engine, Engine: &stack.Engine{Registry: reg}, Log: log})
 	f.stacks.Register(engine)
 	f.s = New(db, Config{Jobs: engine, Log: log, Providers: map[string]ActionProvider{
@@ -392,3 +390,20 @@ Stages:
 		}
 	})
 }
+
+// network is a stack resource for the tests: it only gets a physical ID.
+type network struct{}
+
+func (network) Schema() stack.Schema {
+	return stack.Schema{Properties: map[string]stack.Property{"CidrBlock": {Required: true}, "Tags": {}}, Attributes: []string{"CidrBlock"}}
+}
+
+func (network) Create(_ context.Context, r *stack.Request) (*stack.Outcome, error) {
+	return &stack.Outcome{PhysicalID: "net-" + r.Token, Attrs: map[string]any{"CidrBlock": r.Properties["CidrBlock"]}}, nil
+}
+
+func (network) Update(_ context.Context, r *stack.Request) (*stack.Outcome, error) {
+	return &stack.Outcome{Attrs: map[string]any{"CidrBlock": r.Properties["CidrBlock"]}}, nil
+}
+
+func (network) Delete(context.Context, *stack.Request) error { return nil }

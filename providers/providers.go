@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipway/slipway/bucket"
 	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/pipelinesvc"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/stack"
 	"github.com/slipway/slipway/template"
@@ -25,6 +26,8 @@ type Deps struct {
 	Repos   *repo.Service
 	Buckets *bucket.Service
 	Builds  *buildsvc.Service
+	// Pipelines makes AWS::CodePipeline::Pipeline resources.
+	Pipelines *pipelinesvc.Service
 	// BaseURL returns the server's external URL (scheme://host[:port], no
 	// trailing slash), from which clone URLs are made.
 	BaseURL func() string
@@ -45,6 +48,7 @@ func Register(reg *stack.Registry, d Deps) {
 	reg.Register(codeCommitType, &codeCommitRepository{d: &d})
 	reg.Register(s3BucketType, &s3Bucket{d: &d})
 	reg.Register(codeBuildType, &codeBuildProject{d: &d})
+	reg.Register(codePipelineType, &codePipeline{d: &d})
 	for typ, t := range modelledTypes {
 		reg.Register(typ, &modelled{d: &d, t: t})
 	}

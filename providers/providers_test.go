@@ -13,6 +13,8 @@ import (
 
 	"github.com/slipway/slipway/bucket"
 	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/jobs"
+	"github.com/slipway/slipway/pipelinesvc"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/stack"
 	"github.com/slipway/slipway/store"
@@ -28,6 +30,7 @@ type fixture struct {
 	repos                  *repo.Service
 	buckets                *bucket.Service
 	builds                 *buildsvc.Service
+	pipelines              *pipelinesvc.Service
 	projectID, projectName string
 }
 
@@ -42,8 +45,9 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	f.repos = repo.NewService(db, filepath.Join(t.TempDir(), "repos"), nil, log, nil)
 	f.buckets = bucket.NewService(db)
 	f.builds = buildsvc.NewService(db, buildsvc.Config{Log: log})
+	f.pipelines = pipelinesvc.New(db, pipelinesvc.Config{Jobs: jobs.New(db, jobs.Options{Logger: log}), Log: log})
 	f.reg = stack.NewRegistry()
-	Register(f.reg, Deps{Repos: f.repos, Buckets: f.buckets, Builds: f.builds, BaseURL: func() string { return "http://127.0.0.1:7000" }})
+	Register(f.reg, Deps{Repos: f.repos, Buckets: f.buckets, Builds: f.builds, Pipelines: f.pipelines, BaseURL: func() string { return "http://127.0.0.1:7000" }})
 	return f
 }
 
@@ -102,6 +106,7 @@ var sampleUse = []struct {
 	modelled bool
 }{
 	{"AWS::CodeCommit::Repository", []string{"RepositoryName", "RepositoryDescription", "Code", "Triggers", "Tags"}, []string{"Arn", "CloneUrlHttp", "CloneUrlSsh", "Name"}, "RepositoryName", false},
+	{"AWS::CodePipeline::Pipeline", []string{"Name", "RoleArn", "ArtifactStore", "Stages", "RestartExecutionOnUpdate"}, []string{"Version"}, "Name", false},
 	{"AWS::CodeBuild::Project", []string{"Name", "Description", "Artifacts", "Environment", "ServiceRole", "Source", "TimeoutInMinutes", "Cache"}, []string{"Arn"}, "Name", false},
 	{"AWS::S3::Bucket", []string{"BucketName", "Tags", "VersioningConfiguration", "LifecycleConfiguration", "BucketEncryption", "PublicAccessBlockConfiguration"}, []string{"Arn", "DomainName", "RegionalDomainName", "WebsiteURL"}, "BucketName", false},
 	{"AWS::IAM::Role", []string{"Path", "RoleName", "AssumeRolePolicyDocument", "Policies", "ManagedPolicyArns"}, []string{"Arn", "RoleId"}, "RoleName", true},

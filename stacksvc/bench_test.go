@@ -1,4 +1,4 @@
-package stacksvc
+package stacksvc_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/slipway/slipway/jobs"
 	"github.com/slipway/slipway/providers"
 	"github.com/slipway/slipway/stack"
+	"github.com/slipway/slipway/stacksvc"
 	"github.com/slipway/slipway/store/storetest"
 )
 
@@ -36,14 +37,14 @@ func BenchmarkDeploy100IndependentModelledResources(b *testing.B) {
 	engine := jobs.New(db, jobs.Options{Logger: log})
 	reg := stack.NewRegistry()
 	providers.Register(reg, providers.Deps{})
-	s := New(db, Config{Jobs: engine, Engine: &stack.Engine{Registry: reg}, Log: log})
+	s := stacksvc.New(db, stacksvc.Config{Jobs: engine, Engine: &stack.Engine{Registry: reg}, Log: log})
 	s.Register(engine)
 	go func() { _ = engine.Run(ctx) }()
-	pr := Project{ID: "p1", Name: "p1"}
+	pr := stacksvc.Project{ID: "p1", Name: "p1"}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		name := fmt.Sprintf("bench%d", i)
-		if _, err := s.Deploy(ctx, pr, name, Input{Template: body}); err != nil {
+		if _, err := s.Deploy(ctx, pr, name, stacksvc.Input{Template: body}); err != nil {
 			b.Fatal(err)
 		}
 		for {
