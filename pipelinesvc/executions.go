@@ -178,7 +178,8 @@ func latest(actions []ActionExecution, stage string) map[string]ActionExecution 
 	return out
 }
 
-func terminal(status string) bool { return status != InProgress }
+// terminal reports whether an execution or action status is final.
+func terminal(status string) bool { return status != InProgress && status != Stopping && status != Pending }
 
 // advanceHandler is the job that takes an execution's next step.
 func (s *Service) advanceHandler(ctx context.Context, job *jobs.Job) error {
@@ -209,6 +210,8 @@ func (s *Service) advance(ctx context.Context, tx *store.Tx, execID string) erro
 	}
 	stages := e.decl.Stages
 	switch {
+	case e.Status == Stopping && (e.Waiting || e.Stage == ""):
+		return s.finish(ctx, tx, e, Stopped, e.Reason)
 	case e.Stage == "":
 		return s.enter(ctx, tx, e, stages[0].Name)
 	case e.Waiting:
@@ -292,7 +295,8 @@ func (s *Service) take(ctx context.Context, tx *store.Tx, e *Execution, stage st
 }
 
 // step runs the stage e holds: the next RunOrder group, or leaving the
-// stage when every group succeeded (or failing it).
+// stage when every group succeeded (or failing it). A stopping execution
+// starts nothing more and ends Stopped once its running actions are done.
 func (s *Service) step(ctx context.Context, tx *store.Tx, e *Execution) error {
 	st := e.decl.Stage(e.Stage)
 	done := latest(e.Actions, e.Stage)
@@ -302,7 +306,7 @@ func (s *Service) step(ctx context.Context, tx *store.Tx, e *Execution) error {
 		for _, a := range group {
 			ax, ok := done[a.Name]
 			switch {
-			case !ok:
+			case !ok || ax.Status == Pending:
 				toStart = append(toStart, a)
 			case ax.Status == InProgress:
 				running = true
@@ -310,12 +314,24 @@ func (s *Service) step(ctx context.Context, tx *store.Tx, e *Execution) error {
 				if err := s.release(ctx, tx, e, e.Stage); err != nil {
 					return err
 				}
+				if e.Status == Stopping {
+					return s.finish(ctx, tx, e, Stopped, e.Reason)
+				}
 				return s.finish(ctx, tx, e, Failed, fmt.Sprintf("action %s of stage %s failed: %s", a.Name, e.Stage, ax.Error))
 			}
 		}
+		if e.Status == Stopping {
+			if running {
+				return nil
+			}
+			if err := s.release(ctx, tx, e, e.Stage); err != nil {
+				return err
+			}
+			return s.finish(ctx, tx, e, Stopped, e.Reason)
+		}
 		if len(toStart) > 0 {
 			for _, a := range toStart {
-				if err := s.startAction(ctx, tx, e, a, 1); err != nil {
+				if err := s.startAction(ctx, tx, e, a, done[a.Name]); err != nil {
 					return err
 				}
 			}
@@ -378,22 +394,28 @@ func (s *Service) finish(ctx context.Context, tx *store.Tx, e *Execution, status
 			return err
 		}
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE pipeline_executions SET status = ?, reason = ?, ended_at = ? WHERE id = ? AND status = ?`,
-		status, reason, store.Millis(time.Now()), e.ID, InProgress)
+	_, err := tx.ExecContext(ctx, `UPDATE pipeline_executions SET status = ?, reason = ?, ended_at = ? WHERE id = ? AND status IN (?, ?)`,
+		status, reason, store.Millis(time.Now()), e.ID, InProgress, Stopping)
 	e.Status, e.Reason = status, reason
 	return err
 }
 
-// startAction records an attempt at an action and enqueues its job; a
-// manual approval has no job but a timeout.
-func (s *Service) startAction(ctx context.Context, tx *store.Tx, e *Execution, a *pipeline.Action, attempt int) error {
-	id := store.NewID()
+// startAction starts an action: its Pending attempt (a retry), or a first
+// one, and enqueues its job; a manual approval has no job but a timeout.
+func (s *Service) startAction(ctx context.Context, tx *store.Tx, e *Execution, a *pipeline.Action, pending ActionExecution) error {
 	now := time.Now()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO pipeline_actions (id, execution_id, stage, action, attempt, status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		id, e.ID, e.Stage, a.Name, attempt, InProgress, store.Millis(now)); err != nil {
-		return fmt.Errorf("start action %s: %w", a.Name, err)
+	id := pending.ID
+	if pending.Status == Pending {
+		if _, err := tx.ExecContext(ctx, `UPDATE pipeline_actions SET status = ?, started_at = ? WHERE id = ?`, InProgress, store.Millis(now), id); err != nil {
+			return err
+		}
+	} else {
+		id = store.NewID()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO pipeline_actions (id, execution_id, stage, action, attempt, status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			id, e.ID, e.Stage, a.Name, 1, InProgress, store.Millis(now)); err != nil {
+			return fmt.Errorf("start action %s: %w", a.Name, err)
+		}
 	}
-	e.Actions = append(e.Actions, ActionExecution{ID: id, Stage: e.Stage, Action: a.Name, Attempt: attempt, Status: InProgress, StartedAt: now, executionID: e.ID})
 	if a.ActionTypeID.Category == pipeline.Approval {
 		timeout := time.Duration(a.TimeoutInMinutes) * time.Minute
 		if timeout <= 0 {

@@ -38,7 +38,11 @@ const (
 	Failed     = "Failed"
 	Superseded = "Superseded"
 	Stopped    = "Stopped"
+	Stopping   = "Stopping"
 	Abandoned  = "Abandoned"
+	// Pending is an action attempt a retry made, to start when its stage
+	// is held and its RunOrder group comes.
+	Pending = "Pending"
 )
 
 // Errors callers branch on.

@@ -192,7 +192,7 @@ func atGate(e *Execution) bool {
 	return ok && a.Status == InProgress
 }
 
-func ended(e *Execution) bool { return e.Status != InProgress }
+func ended(e *Execution) bool { return terminal(e.Status) }
 
 func TestExecutions_RunStagesInOrderWaitForApprovalAndSupersedeWaitingOnes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
