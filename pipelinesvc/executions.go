@@ -179,7 +179,9 @@ func latest(actions []ActionExecution, stage string) map[string]ActionExecution 
 }
 
 // terminal reports whether an execution or action status is final.
-func terminal(status string) bool { return status != InProgress && status != Stopping && status != Pending }
+func terminal(status string) bool {
+	return status != InProgress && status != Stopping && status != Pending
+}
 
 // advanceHandler is the job that takes an execution's next step.
 func (s *Service) advanceHandler(ctx context.Context, job *jobs.Job) error {
