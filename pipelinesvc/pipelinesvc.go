@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipway/slipway/jobs"
 	"github.com/slipway/slipway/pipeline"
+	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/store"
 )
 
@@ -149,6 +150,8 @@ type Decision struct {
 // Config is what a Service needs besides the database.
 type Config struct {
 	Jobs *jobs.Engine
+	// Repos answers which files a push changed, for file path filters.
+	Repos *repo.Service
 	// Providers run actions, by ActionTypeId provider name.
 	Providers map[string]ActionProvider
 	Log       *slog.Logger

@@ -63,7 +63,7 @@ func setup(t *testing.T, db *store.DB) *fixture {
 	reg.Register("Custom::Network", network{})
 	f.stacks = stacksvc.New(db, stacksvc.Config{Jobs: engine, Engine: &stack.Engine{Registry: reg}, Log: log})
 	f.stacks.Register(engine)
-	f.s = New(db, Config{Jobs: engine, Log: log, Providers: map[string]ActionProvider{
+	f.s = New(db, Config{Jobs: engine, Repos: f.repos, Log: log, Providers: map[string]ActionProvider{
 		pipeline.CodeCommit:     &CodeCommitSource{Repos: f.repos, Artifacts: arts, WorkDir: filepath.Join(dir, "sources")},
 		pipeline.CodeBuild:      &CodeBuildAction{Builds: f.builds, Poll: 20 * time.Millisecond},
 		pipeline.CloudFormation: &CloudFormationAction{Stacks: f.stacks, Artifacts: arts, WorkDir: filepath.Join(dir, "cfn"), Poll: 20 * time.Millisecond},

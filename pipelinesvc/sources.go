@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/slipway/slipway/artifact"
@@ -90,9 +91,10 @@ func packDir(ctx context.Context, store artifact.Store, tmpDir, dir string) (Art
 }
 
 // Commit returns the commit a push trigger carries for a repository's
-// branch, or "".
+// branch (or any tag: a tag trigger builds the tagged commit), or "".
 func (t Trigger) Commit(repository, branch string) string {
-	if t.Type != TriggerPush || t.Repository != repository || t.Ref != "refs/heads/"+branch {
+	if t.Type != TriggerPush || t.Repository != repository ||
+		t.Ref != "refs/heads/"+branch && !strings.HasPrefix(t.Ref, "refs/tags/") {
 		return ""
 	}
 	return t.New

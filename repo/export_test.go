@@ -86,3 +86,28 @@ func TestUntar_RefusesEntriesThatEscapeOrGoThroughALink(t *testing.T) {
 		t.Fatalf("something was written outside: %v", entries)
 	}
 }
+
+func TestChangedFiles_ListsWhatAPushChanged(t *testing.T) {
+	f := newFixture(t, storetest.SQLite(t), nil)
+	rp := f.create(t, "src")
+	work := clone(t, f.url("src"))
+	if err := os.MkdirAll(filepath.Join(work, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	commitFile(t, work, "sub/a.txt", "one\n")
+	first := commitFile(t, work, "b.txt", "b\n")
+	second := commitFile(t, work, "sub/a.txt", "two\n")
+	git(t, work, "push", "-q", "origin", "HEAD:refs/heads/main")
+	ctx := context.Background()
+	got, err := f.svc.ChangedFiles(ctx, rp, first, second)
+	if err != nil || strings.Join(got, ",") != "sub/a.txt" {
+		t.Fatalf("changed %v %v", got, err)
+	}
+	all, err := f.svc.ChangedFiles(ctx, rp, strings.Repeat("0", 40), second)
+	if err != nil || strings.Join(all, ",") != "b.txt,sub/a.txt" {
+		t.Fatalf("a new branch: %v %v", all, err)
+	}
+	if _, err := f.svc.ChangedFiles(ctx, rp, "--output=/tmp/x", second); err == nil {
+		t.Fatal("an option was taken for a commit")
+	}
+}

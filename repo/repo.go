@@ -526,6 +526,37 @@ func (s *Service) Export(ctx context.Context, rp *Repository, ref, dest string) 
 	return commit, nil
 }
 
+// ChangedFiles lists the paths a push changed between two commits (every
+// file of newCommit when oldCommit is all zeros: a new branch or tag).
+func (s *Service) ChangedFiles(ctx context.Context, rp *Repository, oldCommit, newCommit string) ([]string, error) {
+	for _, c := range []string{oldCommit, newCommit} {
+		if len(c) != 40 || strings.Trim(c, "0123456789abcdef") != "" {
+			return nil, fmt.Errorf("changed files of %s: %q is not a commit id", rp.Name, c)
+		}
+	}
+	dir, err := s.dir(rp.path)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--git-dir", dir, "diff", "--name-only", "-z", "--no-renames", oldCommit, newCommit, "--"}
+	if strings.Trim(oldCommit, "0") == "" {
+		args = []string{"--git-dir", dir, "ls-tree", "-r", "-z", "--name-only", newCommit}
+	}
+	cmd := exec.CommandContext(ctx, s.git, args...)
+	cmd.Env = []string{"PATH=" + s.path, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME=" + dir}
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("changed files of %s: %w", rp.Name, err)
+	}
+	var files []string
+	for _, f := range strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00") {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
 // untar extracts a tar stream below dest, refusing any entry whose name
 // leaves dest, and returns the comment of its global header (the commit id
 // git archive writes). Links are created as links; nothing is ever written
