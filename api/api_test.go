@@ -24,6 +24,8 @@ import (
 	"github.com/slipway/slipway/buildsvc"
 	"github.com/slipway/slipway/events"
 	"github.com/slipway/slipway/jobs"
+	"github.com/slipway/slipway/pipeline"
+	"github.com/slipway/slipway/pipelinesvc"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/secret"
 	"github.com/slipway/slipway/stack"
@@ -40,6 +42,7 @@ type fixture struct {
 	auth   *auth.Service
 	jobs   *jobs.Engine
 	stacks *stacksvc.Service
+	pipes  *pipelinesvc.Service
 	tokens map[string]string // actor -> token; "anon" has none
 	n      int
 }
@@ -75,8 +78,12 @@ func newFixture(t *testing.T) *fixture {
 	types := stack.NewRegistry()
 	types.Register(thingType, thing{})
 	stacks := stacksvc.New(db, stacksvc.Config{Jobs: jobEngine, Engine: &stack.Engine{Registry: types}, Log: log})
-	s := &api.Server{Auth: a, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Log: log, Registry: reg}
-	f := &fixture{srv: httptest.NewServer(s.Handler()), api: s, auth: a, jobs: jobEngine, stacks: stacks, tokens: map[string]string{}}
+	// Its source actions make an artifact out of nothing; they run only
+	// where a test runs the job engine.
+	pipes := pipelinesvc.New(db, pipelinesvc.Config{Jobs: jobEngine, Log: log,
+		Providers: map[string]pipelinesvc.ActionProvider{pipeline.CodeCommit: fakeSource{}}})
+	s := &api.Server{Auth: a, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipes, Log: log, Registry: reg}
+	f := &fixture{srv: httptest.NewServer(s.Handler()), api: s, auth: a, jobs: jobEngine, stacks: stacks, pipes: pipes, tokens: map[string]string{}}
 	t.Cleanup(f.srv.Close)
 	b, _ := os.ReadFile(filepath.Join(dir, "admin-token"))
 	f.tokens["admin"] = strings.TrimSpace(string(b))
@@ -194,10 +201,59 @@ func (f *fixture) newStack(t *testing.T) string {
 	return name
 }
 
+// fakeSource is a source action that needs no repository.
+type fakeSource struct{}
+
+func (fakeSource) Run(context.Context, *pipelinesvc.ActionRun) (*pipelinesvc.ActionResult, error) {
+	return &pipelinesvc.ActionResult{Summary: "commit fake",
+		Outputs: map[string]pipelinesvc.Artifact{"Source": {Digest: "sha256:" + strings.Repeat("0", 64), Size: 1}}}, nil
+}
+
+// approvalPipeline is the JSON declaration of a pipeline whose second stage
+// is a manual approval.
+func approvalPipeline(name string) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"Name": %q, "ArtifactStore": {"Type": "S3", "Location": "artifacts"}, "Stages": [
+  {"Name": "Source", "Actions": [{"Name": "Source",
+    "ActionTypeId": {"Category": "Source", "Owner": "AWS", "Provider": "CodeCommit", "Version": "1"},
+    "Configuration": {"RepositoryName": "app", "BranchName": "main"}, "OutputArtifacts": [{"Name": "Source"}]}]},
+  {"Name": "Approve", "Actions": [{"Name": "Approve",
+    "ActionTypeId": {"Category": "Approval", "Owner": "AWS", "Provider": "Manual", "Version": "1"}}]}]}`, name))
+}
+
+// newPipeline creates an approval pipeline with the per-pipeline grants of
+// the table: owner admin, writer write, approver approve, reader read.
+func (f *fixture) newPipeline(t *testing.T) string {
+	t.Helper()
+	f.n++
+	name := fmt.Sprintf("pipe%d", f.n)
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/pipelines", approvalPipeline(name)); code != 201 {
+		t.Fatalf("create pipeline: %d %s", code, b)
+	}
+	for actor, role := range map[string]string{"owner": "admin", "writer": "write", "approver": "approve", "reader": "read"} {
+		if code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/grants",
+			map[string]string{"resource": "pipeline/" + name, "subject": actor, "role": role}); code != 201 {
+			t.Fatalf("grant: %d %s", code, b)
+		}
+	}
+	return name
+}
+
+// newExecution starts an execution of a fresh pipeline (see newPipeline)
+// and returns its ID.
+func (f *fixture) newExecution(t *testing.T) string {
+	t.Helper()
+	code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/pipelines/"+f.newPipeline(t)+"/executions", nil)
+	var e struct{ ID string }
+	if err := json.Unmarshal(b, &e); code != 201 || err != nil || e.ID == "" {
+		t.Fatalf("start execution: %d %s", code, b)
+	}
+	return e.ID
+}
+
 // access is one row of the table: a request and the status each actor gets.
 type access struct {
 	method, pattern string
-	path            string // may hold {repo} or {stack}, replaced by a fresh one per actor
+	path            string // may hold {repo}, {stack}, {pipeline} or {execution}, replaced by a fresh one per actor
 	body            func(n int) any
 	want            map[string]int
 }
@@ -230,6 +286,13 @@ func accessTable() []access {
 		return func(n int) any { return map[string]string{"name": fmt.Sprintf("%s%d", prefix, n)} }
 	}
 	repoRead := everyone(200, map[string]int{"stranger": 404})
+	// A pipeline's grants are those of newPipeline; teamwriter has write on
+	// the project.
+	pipelineRead := everyone(200, map[string]int{"stranger": 404})
+	pipelineWrite := func(ok int) map[string]int {
+		return everyone(403, map[string]int{"admin": ok, "owner": ok, "writer": ok, "teamwriter": ok, "stranger": 404})
+	}
+	const pipelines = "/api/v1/projects/default/pipelines"
 	const stacks = "/api/v1/projects/default/stacks"
 	template := func(int) any { return thingTemplate("y") }
 	changeSet := func(int) any {
@@ -292,6 +355,26 @@ func accessTable() []access {
 		{"POST", "/api/v1/projects/{project}/stacks/{name}/change-sets/{cs}/execute", stacks + "/{stack}/change-sets/cs/execute", nil, projectOnly(200)},
 		{"GET", "/api/v1/projects/{project}/exports", "/api/v1/projects/default/exports", nil, projectOnly(200)},
 		{"POST", "/api/v1/projects/{project}/templates/validate", "/api/v1/projects/default/templates/validate", template, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/pipelines", pipelines, nil, everyone(200, nil)},
+		{"POST", "/api/v1/projects/{project}/pipelines", pipelines,
+			func(n int) any { return approvalPipeline(fmt.Sprintf("new%d", n)) }, projectOnly(201)},
+		{"GET", "/api/v1/projects/{project}/pipelines/{name}", pipelines + "/{pipeline}", nil, pipelineRead},
+		{"GET", "/api/v1/projects/{project}/pipelines/{name}", pipelines + "/nosuch", nil, everyone(404, nil)},
+		{"DELETE", "/api/v1/projects/{project}/pipelines/{name}", pipelines + "/{pipeline}", nil, pipelineWrite(204)},
+		{"GET", "/api/v1/projects/{project}/pipelines/{name}/executions", pipelines + "/{pipeline}/executions?limit=5", nil, pipelineRead},
+		{"POST", "/api/v1/projects/{project}/pipelines/{name}/executions", pipelines + "/{pipeline}/executions", nil, pipelineWrite(201)},
+		// Nothing waits at the approval (no job runs): whoever may decide
+		// gets 409; write alone is not enough.
+		{"POST", "/api/v1/projects/{project}/pipelines/{name}/approvals", pipelines + "/{pipeline}/approvals",
+			func(int) any { return map[string]any{"stage": "Approve", "action": "Approve", "approved": true} },
+			everyone(403, map[string]int{"admin": 409, "owner": 409, "approver": 409, "stranger": 404})},
+		{"GET", "/api/v1/projects/{project}/pipeline-executions/{id}", "/api/v1/projects/default/pipeline-executions/{execution}", nil, pipelineRead},
+		{"GET", "/api/v1/projects/{project}/pipeline-executions/{id}", "/api/v1/projects/default/pipeline-executions/nosuch", nil, everyone(404, nil)},
+		{"POST", "/api/v1/projects/{project}/grants", "/api/v1/projects/default/grants",
+			func(int) any {
+				return map[string]string{"resource": "pipeline/{pipeline}", "subject": "stranger", "role": "approve"}
+			},
+			everyone(403, map[string]int{"admin": 201, "owner": 201, "stranger": 404})},
 		{"GET", "/api/v1/users", "/api/v1/users", nil, everyone(200, nil)},
 		{"POST", "/api/v1/users", "/api/v1/users", named("u"), onlyAdmin(201)},
 		{"GET", "/api/v1/tokens", "/api/v1/tokens", nil, everyone(200, nil)},
@@ -333,6 +416,16 @@ func TestAccess_EveryRouteAndActor(t *testing.T) {
 				}
 				if strings.Contains(path, "{stack}") {
 					path = strings.ReplaceAll(path, "{stack}", f.newStack(t))
+				}
+				if m, ok := body.(map[string]string); strings.Contains(path, "{pipeline}") || ok && strings.Contains(m["resource"], "{pipeline}") {
+					pl := f.newPipeline(t)
+					path = strings.ReplaceAll(path, "{pipeline}", pl)
+					if ok {
+						m["resource"] = strings.ReplaceAll(m["resource"], "{pipeline}", pl)
+					}
+				}
+				if strings.Contains(path, "{execution}") {
+					path = strings.ReplaceAll(path, "{execution}", f.newExecution(t))
 				}
 				method := row.method
 				if method == "GIT" {
@@ -661,5 +754,163 @@ func TestStacks_ATemplateOverOneMebibyteIsTooLarge(t *testing.T) {
 		if code != 413 || !bytes.Contains(b, []byte("larger than 1 MiB")) {
 			t.Fatalf("%s %s: %d %s", method, path, code, b)
 		}
+	}
+}
+
+// execution is what the tests read of a pipeline execution.
+type execution struct {
+	ID, Status, Stage, Pipeline string
+	Trigger                     struct{ Type, By string }
+	Actions                     []struct {
+		Stage, Action, Status string
+		Decision              *struct {
+			Approved    bool
+			By, Comment string
+		}
+	}
+}
+
+func (f *fixture) execution(t *testing.T, project, id string) execution {
+	t.Helper()
+	code, b := f.do(t, "admin", "GET", "/api/v1/projects/"+project+"/pipeline-executions/"+id, nil)
+	var e execution
+	if err := json.Unmarshal(b, &e); code != 200 || err != nil {
+		t.Fatalf("execution %s: %d %s", id, code, b)
+	}
+	return e
+}
+
+func (f *fixture) waitExecution(t *testing.T, id, what string, cond func(execution) bool) execution {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		e := f.execution(t, "default", id)
+		if cond(e) {
+			return e
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %+v", what, e)
+		}
+	}
+}
+
+func TestPipelines_OnlyTheApproveRoleDecidesAndTheExecutionGoesOn(t *testing.T) {
+	f := newFixture(t)
+	f.pipes.Register(f.jobs)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { _ = f.jobs.Run(ctx); close(stopped) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+	name := f.newPipeline(t)
+	base := "/api/v1/projects/default/pipelines/" + name
+	code, b := f.do(t, "writer", "POST", base+"/executions", nil)
+	var started execution
+	if err := json.Unmarshal(b, &started); code != 201 || err != nil || started.Pipeline != name ||
+		started.Trigger.Type != pipelinesvc.TriggerManual || started.Trigger.By != "writer" {
+		t.Fatalf("start: %d %s", code, b)
+	}
+	waiting := func(e execution) bool {
+		for _, a := range e.Actions {
+			if a.Stage == "Approve" && a.Status == pipelinesvc.InProgress {
+				return true
+			}
+		}
+		return false
+	}
+	f.waitExecution(t, started.ID, "the approval", waiting)
+
+	decide := map[string]any{"stage": "Approve", "action": "Approve", "approved": true, "comment": "looks good"}
+	for _, actor := range []string{"writer", "teamwriter", "reader"} {
+		code, b := f.do(t, actor, "POST", base+"/approvals", decide)
+		if want := "approving needs the approve role on pipeline " + name + " or its project"; code != 403 || !bytes.Contains(b, []byte(want)) {
+			t.Fatalf("%s decided: %d %s", actor, code, b)
+		}
+	}
+	for _, bad := range []map[string]any{{"stage": "Approve", "action": "Approve"}, {"stage": "Approve", "approved": true},
+		{"stage": "Approve", "action": "Approve", "approved": true, "comment": strings.Repeat("x", 513)}} {
+		if code, b := f.do(t, "approver", "POST", base+"/approvals", bad); code != 400 {
+			t.Fatalf("%v: %d %s", bad, code, b)
+		}
+	}
+	if code, b := f.do(t, "approver", "POST", base+"/approvals", map[string]any{"stage": "Source", "action": "Source", "approved": true}); code != 400 ||
+		!bytes.Contains(b, []byte("has no approval action Source in stage Source")) {
+		t.Fatalf("not an approval: %d %s", code, b)
+	}
+	code, b = f.do(t, "approver", "POST", base+"/approvals", decide)
+	var decided struct {
+		Status   string
+		Decision struct {
+			Approved    bool
+			By, Comment string
+		}
+	}
+	if err := json.Unmarshal(b, &decided); code != 200 || err != nil || decided.Status != pipelinesvc.Succeeded ||
+		decided.Decision != (struct {
+			Approved    bool
+			By, Comment string
+		}{true, "approver", "looks good"}) {
+		t.Fatalf("approve: %d %s", code, b)
+	}
+	e := f.waitExecution(t, started.ID, "the end", func(e execution) bool { return e.Status != pipelinesvc.InProgress })
+	if e.Status != pipelinesvc.Succeeded {
+		t.Fatalf("execution ended %+v", e)
+	}
+	// Decided once: nothing waits any more.
+	if code, b := f.do(t, "approver", "POST", base+"/approvals", decide); code != 409 || !bytes.Contains(b, []byte("waits for approval Approve/Approve")) {
+		t.Fatalf("second decision: %d %s", code, b)
+	}
+
+	// A rejection ends the execution Failed.
+	code, b = f.do(t, "owner", "POST", base+"/executions", nil)
+	if err := json.Unmarshal(b, &started); code != 201 || err != nil {
+		t.Fatalf("start: %d %s", code, b)
+	}
+	f.waitExecution(t, started.ID, "the approval", waiting)
+	if code, b := f.do(t, "owner", "POST", base+"/approvals", map[string]any{"stage": "Approve", "action": "Approve",
+		"approved": false, "execution_id": started.ID}); code != 200 {
+		t.Fatalf("reject: %d %s", code, b)
+	}
+	e = f.waitExecution(t, started.ID, "the end", func(e execution) bool { return e.Status != pipelinesvc.InProgress })
+	if e.Status != pipelinesvc.Failed || e.Stage != "Approve" {
+		t.Fatalf("rejected execution: %+v", e)
+	}
+}
+
+func TestPipelines_DeclarationProblemsComeAllAtOnceAndOtherProjectsStayHidden(t *testing.T) {
+	f := newFixture(t)
+	// The body travels compacted, on one line.
+	code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/pipelines",
+		json.RawMessage(`{"Name": "bad name", "Stages": [{"Name": "Source", "Actions": []}]}`))
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(b, &e); code != 400 || err != nil || e.Error.Code != "invalid_request" ||
+		!strings.Contains(e.Error.Message, `request body:1:9: the pipeline name "bad name" contains a space`) ||
+		strings.Count(e.Error.Message, "\n") != 3 {
+		t.Fatalf("bad declaration: %d %s", code, b)
+	}
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/pipelines", approvalPipeline("twice")); code != 201 {
+		t.Fatalf("%d %s", code, b)
+	}
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/pipelines", approvalPipeline("twice")); code != 409 {
+		t.Fatalf("the same name twice: %d %s", code, b)
+	}
+
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects", map[string]string{"name": "other"}); code != 201 {
+		t.Fatalf("%d %s", code, b)
+	}
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects/other/pipelines", approvalPipeline("twice")); code != 201 {
+		t.Fatalf("the same name in another project: %d %s", code, b)
+	}
+	code, b = f.do(t, "admin", "POST", "/api/v1/projects/other/pipelines/twice/executions", nil)
+	var started execution
+	if err := json.Unmarshal(b, &started); code != 201 || err != nil {
+		t.Fatalf("start: %d %s", code, b)
+	}
+	if got := f.execution(t, "other", started.ID); got.Pipeline != "twice" {
+		t.Fatalf("execution: %+v", got)
+	}
+	code, b = f.do(t, "admin", "GET", "/api/v1/projects/default/pipeline-executions/"+started.ID, nil)
+	if code != 404 || !bytes.Contains(b, []byte("pipeline execution "+started.ID+" not found")) {
+		t.Fatalf("another project's execution: %d %s", code, b)
 	}
 }

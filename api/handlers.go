@@ -215,7 +215,7 @@ func (s *Server) resolveResource(ctx context.Context, pr *auth.Project, ref stri
 	}
 	kind, name, ok := strings.Cut(ref, "/")
 	if !ok || name == "" {
-		return auth.Resource{}, badRequest("resource %q: write KIND/NAME (for example repo/web) or project", ref)
+		return auth.Resource{}, badRequest("resource %q: write KIND/NAME (for example repo/web or pipeline/release) or project", ref)
 	}
 	switch kind {
 	case "repo", "repository":
@@ -227,15 +227,27 @@ func (s *Server) resolveResource(ctx context.Context, pr *auth.Project, ref stri
 			return auth.Resource{}, err
 		}
 		return repoResource(rp), nil
+	case "pipeline":
+		pl, err := s.Pipelines.Get(ctx, pr.ID, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return auth.Resource{}, &notFound{resourceLabel(ref)}
+		}
+		if err != nil {
+			return auth.Resource{}, err
+		}
+		return pipelineResource(pl), nil
 	}
-	return auth.Resource{}, badRequest("unknown resource kind %q: use project or repo", kind)
+	return auth.Resource{}, badRequest("unknown resource kind %q: use project, repo or pipeline", kind)
 }
 
 // resourceLabel names "KIND/NAME" the way not-found messages do.
 func resourceLabel(ref string) string {
 	kind, name, _ := strings.Cut(ref, "/")
-	if kind == "repo" || kind == "repository" {
+	switch kind {
+	case "repo", "repository":
 		return "repository " + name
+	case "pipeline":
+		return "pipeline " + name
 	}
 	return ref
 }

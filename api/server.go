@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/pipelinesvc"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/secret"
 	"github.com/slipway/slipway/stacksvc"
@@ -28,13 +29,14 @@ import (
 
 // Server holds the services the handlers call.
 type Server struct {
-	Auth     *auth.Service
-	Repos    *repo.Service
-	Secrets  *secret.Service
-	Builds   *buildsvc.Service
-	Stacks   *stacksvc.Service
-	Log      *slog.Logger
-	Registry *prometheus.Registry
+	Auth      *auth.Service
+	Repos     *repo.Service
+	Secrets   *secret.Service
+	Builds    *buildsvc.Service
+	Stacks    *stacksvc.Service
+	Pipelines *pipelinesvc.Service
+	Log       *slog.Logger
+	Registry  *prometheus.Registry
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -88,6 +90,14 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/api/v1/projects/{project}/stacks/{name}/change-sets/{cs}/execute", handler: s.executeChangeSet},
 		{method: "GET", pattern: "/api/v1/projects/{project}/exports", handler: s.listExports},
 		{method: "POST", pattern: "/api/v1/projects/{project}/templates/validate", handler: s.validateTemplate},
+		{method: "GET", pattern: "/api/v1/projects/{project}/pipelines", handler: s.listPipelines},
+		{method: "POST", pattern: "/api/v1/projects/{project}/pipelines", handler: s.createPipeline},
+		{method: "GET", pattern: "/api/v1/projects/{project}/pipelines/{name}", handler: s.getPipeline},
+		{method: "DELETE", pattern: "/api/v1/projects/{project}/pipelines/{name}", handler: s.deletePipeline},
+		{method: "GET", pattern: "/api/v1/projects/{project}/pipelines/{name}/executions", handler: s.listExecutions},
+		{method: "POST", pattern: "/api/v1/projects/{project}/pipelines/{name}/executions", handler: s.startPipeline},
+		{method: "POST", pattern: "/api/v1/projects/{project}/pipelines/{name}/approvals", handler: s.decideApproval},
+		{method: "GET", pattern: "/api/v1/projects/{project}/pipeline-executions/{id}", handler: s.getExecution},
 		{method: "GET", pattern: "/api/v1/users", handler: s.listUsers},
 		{method: "POST", pattern: "/api/v1/users", handler: s.createUser},
 		{method: "GET", pattern: "/api/v1/tokens", handler: s.listTokens},

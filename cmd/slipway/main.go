@@ -56,6 +56,7 @@ func newRoot() *cobra.Command {
 		loginCommand(g), repoCommand(g), userCommand(g), tokenCommand(g),
 		projectCommand(g), teamCommand(g), grantCommand(g), auditCommand(g), buildCommand(g), logsCommand(g),
 		secretCommand(g), paramCommand(g), stackCommand(g), signalCommand(g),
+		pipelineCommand(g), decisionCommand(g, true), decisionCommand(g, false),
 	)
 	return root
 }

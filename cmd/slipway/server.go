@@ -28,6 +28,8 @@ import (
 	"github.com/slipway/slipway/buildsvc"
 	"github.com/slipway/slipway/events"
 	"github.com/slipway/slipway/jobs"
+	"github.com/slipway/slipway/pipeline"
+	"github.com/slipway/slipway/pipelinesvc"
 	"github.com/slipway/slipway/providers"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/secret"
@@ -219,9 +221,10 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	// Clone URLs in stack outputs name the address the server listens on,
 	// known once it does.
 	var baseURL string
+	// The stack engine's providers make pipelines, and the pipelines'
+	// CloudFormation action deploys stacks: the registry is filled once
+	// both services exist, before any job runs.
 	resources := stack.NewRegistry()
-	providers.Register(resources, providers.Deps{Repos: repos, Buckets: bucket.NewService(db), Builds: builds,
-		BaseURL: func() string { return baseURL }})
 	stacks := stacksvc.New(db, stacksvc.Config{Jobs: engine, Engine: &stack.Engine{Registry: resources}, Log: log,
 		ProjectName: func(ctx context.Context, id string) (string, error) {
 			p, err := authSvc.ProjectByID(ctx, id)
@@ -231,7 +234,16 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 			return p.Name, nil
 		}})
 	stacks.Register(engine)
-	srv := &api.Server{Auth: authSvc, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Log: log, Registry: reg}
+	pipelines := pipelinesvc.New(db, pipelinesvc.Config{Jobs: engine, Repos: repos, Log: log, Providers: map[string]pipelinesvc.ActionProvider{
+		pipeline.CodeCommit: &pipelinesvc.CodeCommitSource{Repos: repos, Artifacts: artifacts, WorkDir: filepath.Join(dataDir, "sources")},
+		pipeline.CodeBuild:  &pipelinesvc.CodeBuildAction{Builds: builds},
+		pipeline.CloudFormation: &pipelinesvc.CloudFormationAction{Stacks: stacks, Artifacts: artifacts,
+			WorkDir: filepath.Join(dataDir, "sources")},
+	}})
+	pipelines.Register(engine)
+	providers.Register(resources, providers.Deps{Repos: repos, Buckets: bucket.NewService(db), Builds: builds, Pipelines: pipelines,
+		BaseURL: func() string { return baseURL }})
+	srv := &api.Server{Auth: authSvc, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipelines, Log: log, Registry: reg}
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -259,7 +271,7 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4) // one per run below
 	run := func(name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -272,6 +284,7 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	}
 	run("events", bus.Run)
 	run("jobs", engine.Run)
+	run("pipeline triggers", func(ctx context.Context) error { return pipelines.WatchPushes(ctx, bus) })
 	run("http", func(ctx context.Context) error {
 		go func() {
 			<-ctx.Done()

@@ -1,0 +1,162 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Pipeline is a pipeline as the server keeps it.
+type Pipeline struct {
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id"`
+	Name      string `json:"name"`
+	Version   int64  `json:"version"`
+	// Declaration is the declaration in CloudFormation's property names
+	// (AWS::CodePipeline::Pipeline); it reads back as a declaration file.
+	Declaration json.RawMessage `json:"declaration"`
+	// Disabled maps a stage whose inbound transition is disabled to why.
+	Disabled  map[string]string `json:"disabled_transitions"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// PipelineArtifact is an artifact of an execution in the artifact store.
+type PipelineArtifact struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+// PipelineRevision is a source revision an execution runs on.
+type PipelineRevision struct {
+	Action     string `json:"action"`
+	Repository string `json:"repository"`
+	Branch     string `json:"branch"`
+	Commit     string `json:"commit"`
+}
+
+// PipelineTrigger says what started an execution: a push
+// (CloudWatchEvent, with the ref and commit), a start by hand
+// (StartPipelineExecution), or the stack that made or changed the pipeline
+// (CreatePipeline, UpdatePipeline).
+type PipelineTrigger struct {
+	Type       string `json:"type"`
+	By         string `json:"by"`
+	Repository string `json:"repository,omitempty"`
+	Ref        string `json:"ref,omitempty"`
+	Commit     string `json:"commit,omitempty"`
+}
+
+// PipelineExecution is one run of a pipeline. Listings leave Actions out.
+type PipelineExecution struct {
+	ID         string `json:"id"`
+	PipelineID string `json:"pipeline_id"`
+	Pipeline   string `json:"pipeline"`
+	// Status is InProgress, Stopping, Succeeded, Failed, Superseded or
+	// Stopped.
+	Status  string          `json:"status"`
+	Reason  string          `json:"reason,omitempty"`
+	Trigger PipelineTrigger `json:"trigger"`
+	Version int64           `json:"pipeline_version"`
+	// Stage is the stage it is in or, when Waiting, waits to enter.
+	Stage     string                       `json:"stage"`
+	Waiting   bool                         `json:"waiting"`
+	Artifacts map[string]PipelineArtifact  `json:"artifacts"`
+	Variables map[string]map[string]string `json:"variables"`
+	Revisions []PipelineRevision           `json:"revisions"`
+	Actions   []ActionExecution            `json:"actions"`
+	StartedAt time.Time                    `json:"started_at"`
+	EndedAt   time.Time                    `json:"ended_at,omitzero"`
+}
+
+// ActionExecution is one attempt at one action of an execution.
+type ActionExecution struct {
+	ID      string `json:"id"`
+	Stage   string `json:"stage"`
+	Action  string `json:"action"`
+	Attempt int    `json:"attempt"`
+	// Status is Pending, InProgress, Succeeded, Failed or Abandoned.
+	Status  string `json:"status"`
+	Summary string `json:"summary,omitempty"`
+	Error   string `json:"error,omitempty"`
+	// ExternalID is what the action runs as: a build ID, a commit.
+	ExternalID string                      `json:"external_id,omitempty"`
+	Outputs    map[string]PipelineArtifact `json:"outputs"`
+	Variables  map[string]string           `json:"variables"`
+	Decision   *Decision                   `json:"decision,omitempty"`
+	StartedAt  time.Time                   `json:"started_at"`
+	EndedAt    time.Time                   `json:"ended_at,omitzero"`
+}
+
+// Decision is the outcome of a manual approval.
+type Decision struct {
+	Approved bool      `json:"approved"`
+	By       string    `json:"by"`
+	Comment  string    `json:"comment"`
+	At       time.Time `json:"at"`
+}
+
+// ApprovalDecision approves or rejects the manual approval waiting at
+// Stage/Action.
+type ApprovalDecision struct {
+	Stage  string `json:"stage"`
+	Action string `json:"action"`
+	// ExecutionID picks one execution when several wait there.
+	ExecutionID string `json:"execution_id,omitempty"`
+	Approved    bool   `json:"approved"`
+	Comment     string `json:"comment,omitempty"`
+}
+
+func pipelinesPath(project string) string { return "/api/v1/projects/" + esc(project) + "/pipelines" }
+
+func pipelinePath(project, name string) string { return pipelinesPath(project) + "/" + esc(name) }
+
+// CreatePipeline creates a pipeline from a declaration in JSON.
+func (c *Client) CreatePipeline(ctx context.Context, project string, declaration json.RawMessage) (*Pipeline, error) {
+	var out Pipeline
+	return &out, c.Do(ctx, "POST", pipelinesPath(project), declaration, &out)
+}
+
+// ListPipelines lists the project's pipelines the caller can read, by name.
+func (c *Client) ListPipelines(ctx context.Context, project string) ([]Pipeline, error) {
+	var out []Pipeline
+	return out, c.Do(ctx, "GET", pipelinesPath(project), nil, &out)
+}
+
+// GetPipeline returns a pipeline.
+func (c *Client) GetPipeline(ctx context.Context, project, name string) (*Pipeline, error) {
+	var out Pipeline
+	return &out, c.Do(ctx, "GET", pipelinePath(project, name), nil, &out)
+}
+
+// DeletePipeline deletes a pipeline and its executions.
+func (c *Client) DeletePipeline(ctx context.Context, project, name string) error {
+	return c.Do(ctx, "DELETE", pipelinePath(project, name), nil, nil)
+}
+
+// StartPipeline starts an execution of a pipeline by hand.
+func (c *Client) StartPipeline(ctx context.Context, project, name string) (*PipelineExecution, error) {
+	var out PipelineExecution
+	return &out, c.Do(ctx, "POST", pipelinePath(project, name)+"/executions", nil, &out)
+}
+
+// ListPipelineExecutions lists a pipeline's executions, newest first, at
+// most limit (0: the server's default, 100).
+func (c *Client) ListPipelineExecutions(ctx context.Context, project, name string, limit int) ([]PipelineExecution, error) {
+	var out []PipelineExecution
+	return out, c.Do(ctx, "GET", fmt.Sprintf("%s/executions?limit=%d", pipelinePath(project, name), limit), nil, &out)
+}
+
+// GetPipelineExecution returns an execution with its actions.
+func (c *Client) GetPipelineExecution(ctx context.Context, project, id string) (*PipelineExecution, error) {
+	var out PipelineExecution
+	return &out, c.Do(ctx, "GET", "/api/v1/projects/"+esc(project)+"/pipeline-executions/"+esc(id), nil, &out)
+}
+
+// DecideApproval approves or rejects a manual approval of a pipeline and
+// returns the decided action.
+func (c *Client) DecideApproval(ctx context.Context, project, pipeline string, d *ApprovalDecision) (*ActionExecution, error) {
+	var out ActionExecution
+	return &out, c.Do(ctx, "POST", pipelinePath(project, pipeline)+"/approvals", d, &out)
+}
