@@ -69,7 +69,7 @@ func (s *Service) actionHandler(ctx context.Context, job *jobs.Job) error {
 	if terminal(a.Status) {
 		return nil
 	}
-	e, err := s.Execution(ctx, a.executionID)
+	e, err := s.Execution(ctx, a.ExecutionID)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func (s *Service) complete(ctx context.Context, a *ActionExecution, status strin
 				return err
 			}
 		}
-		return s.enqueueAdvance(ctx, tx, a.executionID)
+		return s.enqueueAdvance(ctx, tx, a.ExecutionID)
 	})
 }
 
@@ -200,7 +200,7 @@ func nonNilVars(m map[string]string) map[string]string {
 
 // merge adds an action's artifacts, variables and revision to its execution.
 func (s *Service) merge(ctx context.Context, tx *store.Tx, a *ActionExecution, res *ActionResult) error {
-	e, err := s.execution(ctx, tx, a.executionID)
+	e, err := s.execution(ctx, tx, a.ExecutionID)
 	if err != nil {
 		return err
 	}
@@ -242,7 +242,7 @@ func (s *Service) Decide(ctx context.Context, p *Pipeline, stage, action, execID
 			rows.Close()
 			return nil, err
 		}
-		if execID == "" || a.executionID == execID {
+		if execID == "" || a.ExecutionID == execID {
 			waiting = append(waiting, a)
 		}
 	}
@@ -257,7 +257,7 @@ func (s *Service) Decide(ctx context.Context, p *Pipeline, stage, action, execID
 	default:
 		ids := make([]string, len(waiting))
 		for i, a := range waiting {
-			ids[i] = a.executionID
+			ids[i] = a.ExecutionID
 		}
 		slices.Sort(ids)
 		return nil, fmt.Errorf("%w: several executions wait for approval %s/%s: %s; choose one with --execution", ErrState, stage, action, strings.Join(ids, ", "))

@@ -35,9 +35,12 @@ func (s *Service) Start(ctx context.Context, p *Pipeline, trigger Trigger, dedup
 	}
 	started := false
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO pipeline_executions (id, pipeline_id, status, trigger, declaration, version, dedupe, started_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe) DO NOTHING`,
-			e.ID, p.ID, InProgress, string(trig), string(decl), p.Version, key, store.Millis(e.StartedAt))
+		// A new execution queues for the first stage at once, so that
+		// executions enter it in the order they started, whichever of
+		// their first steps runs first.
+		res, err := tx.ExecContext(ctx, `INSERT INTO pipeline_executions (id, pipeline_id, status, trigger, declaration, version, stage, waiting, dedupe, started_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (dedupe) DO NOTHING`,
+			e.ID, p.ID, InProgress, string(trig), string(decl), p.Version, p.Declaration.Stages[0].Name, key, store.Millis(e.StartedAt))
 		if err != nil {
 			return fmt.Errorf("start %s: %w", p.Name, err)
 		}
@@ -97,6 +100,11 @@ func (s *Service) execution(ctx context.Context, q querier, id string) (*Executi
 	if e.Actions, err = s.actions(ctx, q, id); err != nil {
 		return nil, err
 	}
+	for i := range e.Actions {
+		if act := findAction(e.decl, e.Actions[i].Stage, e.Actions[i].Action); act != nil {
+			e.Actions[i].Category, e.Actions[i].Provider = string(act.ActionTypeID.Category), act.ActionTypeID.Provider
+		}
+	}
 	return e, nil
 }
 
@@ -132,7 +140,7 @@ func scanAction(row interface{ Scan(...any) error }) (*ActionExecution, error) {
 	var a ActionExecution
 	var outs, vars, dec string
 	var started, ended int64
-	if err := row.Scan(&a.ID, &a.executionID, &a.Stage, &a.Action, &a.Attempt, &a.Status, &a.Summary, &a.Error, &a.ExternalID,
+	if err := row.Scan(&a.ID, &a.ExecutionID, &a.Stage, &a.Action, &a.Attempt, &a.Status, &a.Summary, &a.Error, &a.ExternalID,
 		&outs, &vars, &dec, &started, &ended); err != nil {
 		return nil, err
 	}
@@ -250,7 +258,14 @@ func (s *Service) enter(ctx context.Context, tx *store.Tx, e *Execution, stage s
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		free = first == "" || first == e.ID
+		if first != "" && first != e.ID {
+			// The stage is free but an older execution queues for it: let
+			// that one in (its wake-up may have come before it queued).
+			if err := s.enqueueAdvance(ctx, tx, first); err != nil {
+				return err
+			}
+			free = false
+		}
 	}
 	if free {
 		if waiter == e.ID {

@@ -135,8 +135,12 @@ type ActionExecution struct {
 	Decision   *Decision           `json:"decision,omitempty"`
 	StartedAt  time.Time           `json:"started_at"`
 	EndedAt    time.Time           `json:"ended_at,omitzero"`
-
-	executionID string
+	// ExecutionID is the execution the attempt belongs to.
+	ExecutionID string `json:"execution_id"`
+	// Category and Provider are the action's type, as the execution's
+	// declaration had it.
+	Category string `json:"category,omitempty"`
+	Provider string `json:"provider,omitempty"`
 }
 
 // Decision is the outcome of a manual approval.
@@ -265,6 +269,15 @@ func (s *Service) Get(ctx context.Context, projectID, name string) (*Pipeline, e
 	p, err := scanPipeline(s.db.QueryRowContext(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE project_id = ? AND name = ?`, projectID, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("pipeline %s: %w", name, store.ErrNotFound)
+	}
+	return p, err
+}
+
+// PipelineByID returns a pipeline by its ID.
+func (s *Service) PipelineByID(ctx context.Context, id string) (*Pipeline, error) {
+	p, err := scanPipeline(s.db.QueryRowContext(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("pipeline %s: %w", id, store.ErrNotFound)
 	}
 	return p, err
 }

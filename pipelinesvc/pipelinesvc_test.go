@@ -181,6 +181,21 @@ func (f *fixture) waitFor(t *testing.T, id, what string, cond func(e *Execution)
 			return e
 		}
 		if time.Now().After(deadline) {
+			rows, _ := f.db.QueryContext(context.Background(), `SELECT stage, holder, waiter FROM pipeline_stages`)
+			for rows.Next() {
+				var a, b, c string
+				_ = rows.Scan(&a, &b, &c)
+				t.Logf("stage %s holder %s waiter %s", a, b, c)
+			}
+			rows.Close()
+			rows, _ = f.db.QueryContext(context.Background(), `SELECT id, status, stage, waiting, started_at FROM pipeline_executions`)
+			for rows.Next() {
+				var a, b, c string
+				var w, st int64
+				_ = rows.Scan(&a, &b, &c, &w, &st)
+				t.Logf("exec %s %s %s %d %d", a, b, c, w, st)
+			}
+			rows.Close()
 			t.Fatalf("execution %s never %s: %s %q at %s (waiting %v) %+v", id, what, e.Status, e.Reason, e.Stage, e.Waiting, e.Actions)
 		}
 		time.Sleep(20 * time.Millisecond)
