@@ -32,8 +32,8 @@ Stages:
 	}
 	cases := []struct {
 		name, triggers, ref string
-		files           []string
-		want            bool
+		files               []string
+		want                bool
 	}{
 		{"no triggers: the source's branch", "", "refs/heads/main", nil, true},
 		{"no triggers: another branch", "", "refs/heads/dev", nil, false},
