@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// crashPipeline deploys a stack per execution, twice: every action is
+// idempotent by design (the source's commit and the stack operations are
+// recorded before they are relied on), so however often the server dies,
+// every execution must end Succeeded.
+const crashPipeline = `Name: crash
+RoleArn: arn:aws:iam::000000000000:role/pipeline
+ArtifactStore: {Type: S3, Location: crash-artifacts}
+PipelineType: V2
+ExecutionMode: PARALLEL
+Stages:
+  - Name: Source
+    Actions:
+      - Name: Source
+        ActionTypeId: {Category: Source, Owner: AWS, Provider: CodeCommit, Version: "1"}
+        Configuration: {RepositoryName: crash, BranchName: main}
+        OutputArtifacts: [{Name: Source}]
+  - Name: Deploy
+    Actions:
+      - Name: Network
+        ActionTypeId: {Category: Deploy, Owner: AWS, Provider: CloudFormation, Version: "1"}
+        Configuration:
+          ActionMode: CREATE_UPDATE
+          RoleArn: arn:aws:iam::000000000000:role/cfn
+          StackName: "net-#{codepipeline.PipelineExecutionId}"
+          TemplatePath: Source::stack.yml
+        InputArtifacts: [{Name: Source}]
+  - Name: Again
+    Actions:
+      - Name: Network
+        ActionTypeId: {Category: Deploy, Owner: AWS, Provider: CloudFormation, Version: "1"}
+        Configuration:
+          ActionMode: CREATE_UPDATE
+          RoleArn: arn:aws:iam::000000000000:role/cfn
+          StackName: "net-#{codepipeline.PipelineExecutionId}"
+          TemplatePath: Source::stack.yml
+          ParameterOverrides: '{"Name": "again"}'
+        InputArtifacts: [{Name: Source}]
+`
+
+const crashStack = `Parameters:
+  Name: {Type: String, Default: first}
+Resources:
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties: {CidrBlock: 10.0.0.0/16, Tags: [{Key: name, Value: !Ref Name}]}
+  Subnet:
+    Type: AWS::EC2::Subnet
+    Properties: {VpcId: !Ref Vpc, CidrBlock: 10.0.1.0/24}
+`
+
+func TestPipelineCrash_EveryExecutionEndsRightThoughTheServerIsKilledAgainAndAgain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for job leases to lapse after each kill")
+	}
+	s := startServer(t)
+	s.mustCLI(s.token, nil, "repo", "create", "crash")
+	pushFiles(t, s, "crash", map[string]string{"stack.yml": crashStack})
+	file := filepath.Join(t.TempDir(), "pipeline.yml")
+	if err := os.WriteFile(file, []byte(crashPipeline), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.mustCLI(s.token, nil, "pipeline", "create", "--file", file)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	var ids []string
+	interrupted := 0 // executions in progress when the server died
+	for round := 0; round < 4; round++ {
+		for i := 0; i < 4; i++ {
+			ids = append(ids, strings.TrimSpace(s.mustCLI(s.token, nil, "pipeline", "start", "crash")))
+		}
+		// Somewhere in the middle of their steps, the server dies.
+		time.Sleep(time.Duration(50+rng.IntN(600)) * time.Millisecond)
+		var es []pipelineExecution
+		s.mustCLI(s.token, &es, "pipeline", "executions", "crash")
+		for _, e := range es {
+			if e.Status == "InProgress" {
+				interrupted++
+			}
+		}
+		_ = s.cmd.Process.Signal(syscall.SIGKILL)
+		_ = s.cmd.Wait()
+		s.start()
+	}
+	if interrupted == 0 {
+		t.Fatal("no execution was running when the server was killed: the test tested nothing")
+	}
+	for _, id := range ids {
+		var e *pipelineExecution
+		e = waitExecution(t, s, id, "execution "+id+" to end", ended)
+		if e.Status != "Succeeded" {
+			t.Errorf("execution %s: %s %s", id, e.Status, e.Reason)
+			continue
+		}
+		var st sampleStack
+		s.mustCLI(s.token, &st, "stack", "describe", "net-"+id)
+		if st.Status != "UPDATE_COMPLETE" {
+			t.Errorf("stack of %s: %s", id, st.Status)
+		}
+		for _, p := range st.Parameters {
+			if p.Key == "Name" && p.Value != "again" {
+				t.Errorf("stack of %s has Name %s", id, p.Value)
+			}
+		}
+	}
+}
