@@ -216,3 +216,76 @@ func BenchmarkServerBuildStartToFirstCommand(b *testing.B) {
 		b.ReportMetric(float64(median(ds).Microseconds())/1000, "p50-ms")
 	}
 }
+
+// BenchmarkPushToSourceSucceeded is the time from `git push` returning to
+// the pipeline's Source action having succeeded (as the server records
+// it), p50 of 21 pushes: the push event, the execution's start, the source
+// exported from Git, zipped and stored.
+func BenchmarkPushToSourceSucceeded(b *testing.B) {
+	s := startServer(b)
+	s.mustCLI(s.token, nil, "repo", "create", "fast")
+	file := filepath.Join(b.TempDir(), "pipeline.yml")
+	decl := `Name: fast
+RoleArn: arn:aws:iam::000000000000:role/pipeline
+ArtifactStore: {Type: S3, Location: fast}
+PipelineType: V2
+ExecutionMode: PARALLEL
+Stages:
+  - Name: Source
+    Actions:
+      - Name: Source
+        ActionTypeId: {Category: Source, Owner: AWS, Provider: CodeCommit, Version: "1"}
+        Configuration: {RepositoryName: fast, BranchName: main}
+        OutputArtifacts: [{Name: Source}]
+  - Name: Hold
+    Actions:
+      - Name: Hold
+        ActionTypeId: {Category: Approval, Owner: AWS, Provider: Manual, Version: "1"}
+`
+	if err := os.WriteFile(file, []byte(decl), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	s.mustCLI(s.token, nil, "pipeline", "create", "--file", file)
+	work := b.TempDir()
+	mustGit(b, work, "clone", "-q", s.gitURL(s.token, "fast.git"), "w")
+	dir := filepath.Join(work, "w")
+	c := &client.Client{BaseURL: s.url, Token: s.token, HTTP: http.DefaultClient}
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		var ds []time.Duration
+		seen := map[string]bool{}
+		for j := 0; j < 21; j++ {
+			if err := os.WriteFile(filepath.Join(dir, "f.txt"), []byte(fmt.Sprintf("change %d %d\n", j, time.Now().UnixNano())), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			mustGit(b, dir, "add", "f.txt")
+			mustGit(b, dir, "commit", "-q", "-m", "change")
+			mustGit(b, dir, "push", "-q", "origin", "HEAD:refs/heads/main")
+			pushed := time.Now()
+			var source time.Time
+			for source.IsZero() {
+				es, err := c.ListPipelineExecutions(ctx, "default", "fast", 5)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, e := range es {
+					if seen[e.ID] {
+						continue
+					}
+					full, err := c.GetPipelineExecution(ctx, "default", e.ID)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, a := range full.Actions {
+						if a.Stage == "Source" && a.Status == "Succeeded" {
+							source, seen[e.ID] = a.EndedAt, true
+						}
+					}
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			ds = append(ds, source.Sub(pushed))
+		}
+		b.ReportMetric(float64(median(ds).Microseconds())/1000, "p50-ms")
+	}
+}
