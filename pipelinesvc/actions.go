@@ -225,6 +225,20 @@ func (s *Service) merge(ctx context.Context, tx *store.Tx, a *ActionExecution, r
 	return err
 }
 
+// TagApproverNotAuthor, set to "true" among a pipeline's Tags, refuses a
+// decision on an approval by the user whose push (or start) began the
+// execution: the author of a change may not let it through alone.
+const TagApproverNotAuthor = "slipway:approver-not-author"
+
+func approverMustDiffer(d *pipeline.Declaration) bool {
+	for _, t := range d.Tags {
+		if t.Key == TagApproverNotAuthor && strings.EqualFold(t.Value, "true") {
+			return true
+		}
+	}
+	return false
+}
+
 // Decide approves or rejects the manual approval waiting at stage/action
 // of a pipeline. execID picks one execution; without it, the only one
 // waiting there is meant, and several are an error listing them.
@@ -263,6 +277,16 @@ func (s *Service) Decide(ctx context.Context, p *Pipeline, stage, action, execID
 		return nil, fmt.Errorf("%w: several executions wait for approval %s/%s: %s; choose one with --execution", ErrState, stage, action, strings.Join(ids, ", "))
 	}
 	a := waiting[0]
+	if approverMustDiffer(p.Declaration) {
+		e, err := s.Execution(ctx, a.ExecutionID)
+		if err != nil {
+			return nil, err
+		}
+		if e.Trigger.By != "" && e.Trigger.By == by {
+			return nil, fmt.Errorf("%w: %s started execution %s and may not decide its approval: pipeline %s asks for another approver (tag %s)",
+				ErrNotAllowed, by, e.ID, p.Name, TagApproverNotAuthor)
+		}
+	}
 	d := Decision{Approved: approve, By: by, Comment: comment, At: time.Now().UTC().Truncate(time.Millisecond)}
 	status, msg := Succeeded, ""
 	if !approve {

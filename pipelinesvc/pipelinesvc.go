@@ -52,6 +52,8 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrState says the pipeline or execution cannot do that now.
 	ErrState = errors.New("pipeline state")
+	// ErrNotAllowed says the pipeline's own rules refuse this user.
+	ErrNotAllowed = errors.New("not allowed")
 )
 
 // Pipeline is a pipeline as stored.

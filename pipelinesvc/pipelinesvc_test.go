@@ -2,6 +2,7 @@ package pipelinesvc
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -277,6 +278,20 @@ func TestExecutions_RunStagesInOrderWaitForApprovalAndSupersedeWaitingOnes(t *te
 		}
 		if _, err := f.s.Decide(ctx, p, "Approve", "Gate", "", true, "dave", ""); err == nil || !strings.Contains(err.Error(), "no execution") {
 			t.Fatalf("a decision with nothing waiting: %v", err)
+		}
+		// A pipeline can refuse the author's own approval.
+		strict := f.create(t, strings.Replace(strings.Replace(declaration, "Name: app\n", "Name: strict\nTags: [{Key: slipway:approver-not-author, Value: \"true\"}]\n", 1),
+			"ProjectName: app-build}", "ProjectName: app-build}", 1))
+		sx, err := f.s.Start(ctx, strict, Trigger{Type: TriggerManual, By: "alice"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.waitFor(t, sx.ID, "reached the approval", atGate)
+		if _, err := f.s.Decide(ctx, strict, "Approve", "Gate", "", true, "alice", ""); !errors.Is(err, ErrNotAllowed) {
+			t.Fatalf("the author approved her own change: %v", err)
+		}
+		if _, err := f.s.Decide(ctx, strict, "Approve", "Gate", "", true, "bob", ""); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
