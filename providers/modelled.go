@@ -300,6 +300,44 @@ var modelledTypes = map[string]*modelledType{
 			return map[string]any{"GroupId": id, "Id": id, "VpcId": vpc}, in.err
 		},
 	},
+	// Approval notifications are not sent yet: the topic is a name.
+	"AWS::SNS::Topic": {
+		properties: map[string]stack.Property{
+			"TopicName":                 replace,
+			"DisplayName":               inPlace,
+			"Subscription":              inPlace,
+			"KmsMasterKeyId":            inPlace,
+			"FifoTopic":                 replace,
+			"ContentBasedDeduplication": inPlace,
+			"Tags":                      inPlace,
+		},
+		attributes: []string{"TopicArn", "TopicName"},
+		name:       "TopicName",
+		id: func(d *Deps, r *stack.Request) (string, error) {
+			name, err := named("TopicName", 256)(d, r)
+			return fmt.Sprintf("arn:%s:sns:%s:%s:%s", d.Partition, d.Region, d.AccountID, name), err
+		},
+		attrs: func(_ *Deps, _ *stack.Request, id string) (map[string]any, error) {
+			return map[string]any{"TopicArn": id, "TopicName": id[strings.LastIndex(id, ":")+1:]}, nil
+		},
+	},
+	// The deployment service comes with its own issue; until then an
+	// application is its name, so that pipeline stacks that declare one
+	// deploy (their CodeDeploy actions say at run time they are not
+	// available yet).
+	"AWS::CodeDeploy::Application": {
+		properties: map[string]stack.Property{
+			"ApplicationName": replace,
+			"ComputePlatform": replace,
+			"Tags":            inPlace,
+		},
+		attributes: []string{"ApplicationName"},
+		name:       "ApplicationName",
+		id:         named("ApplicationName", 100),
+		attrs: func(_ *Deps, _ *stack.Request, id string) (map[string]any, error) {
+			return map[string]any{"ApplicationName": id}, nil
+		},
+	},
 	"AWS::IAM::Role": {
 		properties: map[string]stack.Property{
 			"AssumeRolePolicyDocument": requiredInPlace,

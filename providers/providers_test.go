@@ -107,6 +107,8 @@ var sampleUse = []struct {
 }{
 	{"AWS::CodeCommit::Repository", []string{"RepositoryName", "RepositoryDescription", "Code", "Triggers", "Tags"}, []string{"Arn", "CloneUrlHttp", "CloneUrlSsh", "Name"}, "RepositoryName", false},
 	{"AWS::CodePipeline::Pipeline", []string{"Name", "RoleArn", "ArtifactStore", "Stages", "RestartExecutionOnUpdate"}, []string{"Version"}, "Name", false},
+	{"AWS::SNS::Topic", []string{"DisplayName", "TopicName"}, []string{"TopicArn", "TopicName"}, "TopicName", true},
+	{"AWS::CodeDeploy::Application", []string{"ApplicationName"}, []string{"ApplicationName"}, "ApplicationName", true},
 	{"AWS::CodeBuild::Project", []string{"Name", "Description", "Artifacts", "Environment", "ServiceRole", "Source", "TimeoutInMinutes", "Cache"}, []string{"Arn"}, "Name", false},
 	{"AWS::S3::Bucket", []string{"BucketName", "Tags", "VersioningConfiguration", "LifecycleConfiguration", "BucketEncryption", "PublicAccessBlockConfiguration"}, []string{"Arn", "DomainName", "RegionalDomainName", "WebsiteURL"}, "BucketName", false},
 	{"AWS::IAM::Role", []string{"Path", "RoleName", "AssumeRolePolicyDocument", "Policies", "ManagedPolicyArns"}, []string{"Arn", "RoleId"}, "RoleName", true},
