@@ -370,6 +370,18 @@ func accessTable() []access {
 			everyone(403, map[string]int{"admin": 409, "owner": 409, "approver": 409, "stranger": 404})},
 		{"GET", "/api/v1/projects/{project}/pipeline-executions/{id}", "/api/v1/projects/default/pipeline-executions/{execution}", nil, pipelineRead},
 		{"GET", "/api/v1/projects/{project}/pipeline-executions/{id}", "/api/v1/projects/default/pipeline-executions/nosuch", nil, everyone(404, nil)},
+		{"POST", "/api/v1/projects/{project}/pipelines/{name}/transitions", pipelines + "/{pipeline}/transitions",
+			func(int) any { return map[string]any{"stage": "Approve", "enabled": false, "reason": "freeze"} }, pipelineWrite(204)},
+		// The execution has not failed (no job runs): whoever may retry it
+		// gets 409.
+		{"POST", "/api/v1/projects/{project}/pipeline-executions/{id}/retry", "/api/v1/projects/default/pipeline-executions/{execution}/retry",
+			func(int) any { return map[string]string{"stage": "Source"} }, pipelineWrite(409)},
+		{"POST", "/api/v1/projects/{project}/pipeline-executions/{id}/retry", "/api/v1/projects/default/pipeline-executions/nosuch/retry",
+			func(int) any { return map[string]string{"stage": "Source"} }, everyone(404, nil)},
+		{"POST", "/api/v1/projects/{project}/pipeline-executions/{id}/stop", "/api/v1/projects/default/pipeline-executions/{execution}/stop",
+			func(int) any { return map[string]any{"abandon": true, "reason": "test"} }, pipelineWrite(200)},
+		{"POST", "/api/v1/projects/{project}/pipeline-executions/{id}/stop", "/api/v1/projects/default/pipeline-executions/nosuch/stop",
+			func(int) any { return map[string]any{} }, everyone(404, nil)},
 		{"POST", "/api/v1/projects/{project}/grants", "/api/v1/projects/default/grants",
 			func(int) any {
 				return map[string]string{"resource": "pipeline/{pipeline}", "subject": "stranger", "role": "approve"}
@@ -759,9 +771,10 @@ func TestStacks_ATemplateOverOneMebibyteIsTooLarge(t *testing.T) {
 
 // execution is what the tests read of a pipeline execution.
 type execution struct {
-	ID, Status, Stage, Pipeline string
-	Trigger                     struct{ Type, By string }
-	Actions                     []struct {
+	ID, Status, Stage, Pipeline, Reason string
+	Waiting                             bool
+	Trigger                             struct{ Type, By string }
+	Actions                             []struct {
 		Stage, Action, Status string
 		Decision              *struct {
 			Approved    bool
@@ -912,5 +925,83 @@ func TestPipelines_DeclarationProblemsComeAllAtOnceAndOtherProjectsStayHidden(t 
 	code, b = f.do(t, "admin", "GET", "/api/v1/projects/default/pipeline-executions/"+started.ID, nil)
 	if code != 404 || !bytes.Contains(b, []byte("pipeline execution "+started.ID+" not found")) {
 		t.Fatalf("another project's execution: %d %s", code, b)
+	}
+}
+
+func TestPipelines_StopAndTransitionsNameTheCallerAndCheckTheirBodies(t *testing.T) {
+	f := newFixture(t)
+	f.pipes.Register(f.jobs)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { _ = f.jobs.Run(ctx); close(stopped) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+	name := f.newPipeline(t)
+	base := "/api/v1/projects/default/pipelines/" + name
+	for _, bad := range []struct {
+		body any
+		want string
+	}{
+		{map[string]any{"enabled": false, "reason": "x"}, "stage: name the stage"},
+		{map[string]any{"stage": "Approve", "reason": "x"}, "enabled: say false"},
+		{map[string]any{"stage": "Approve", "enabled": false}, "give a reason for disabling the transition into Approve"},
+		{map[string]any{"stage": "Nosuch", "enabled": false, "reason": "x"}, "pipeline " + name + " has no stage Nosuch"},
+		{map[string]any{"stage": "Approve", "enabled": false, "reason": strings.Repeat("x", 301)}, "the most is 300"},
+	} {
+		if code, b := f.do(t, "writer", "POST", base+"/transitions", bad.body); code != 400 || !bytes.Contains(b, []byte(bad.want)) {
+			t.Fatalf("%v: %d %s", bad.body, code, b)
+		}
+	}
+	if code, b := f.do(t, "writer", "POST", base+"/transitions", map[string]any{"stage": "Approve", "enabled": false, "reason": "freeze"}); code != 204 {
+		t.Fatalf("disable: %d %s", code, b)
+	}
+	var pl struct {
+		Disabled map[string]string `json:"disabled_transitions"`
+	}
+	if code, b := f.do(t, "reader", "GET", base, nil); code != 200 || json.Unmarshal(b, &pl) != nil || pl.Disabled["Approve"] != "freeze" {
+		t.Fatalf("disabled pipeline: %d %s", code, b)
+	}
+
+	code, b := f.do(t, "writer", "POST", base+"/executions", nil)
+	var started execution
+	if err := json.Unmarshal(b, &started); code != 201 || err != nil {
+		t.Fatalf("start: %d %s", code, b)
+	}
+	f.waitExecution(t, started.ID, "the disabled transition", func(e execution) bool { return e.Stage == "Approve" && e.Waiting })
+	at := "/api/v1/projects/default/pipeline-executions/" + started.ID
+	if code, b := f.do(t, "writer", "POST", at+"/retry", map[string]string{"stage": "Approve"}); code != 409 ||
+		!bytes.Contains(b, []byte("only a failed stage can be retried")) {
+		t.Fatalf("retry of a waiting execution: %d %s", code, b)
+	}
+	if code, b := f.do(t, "writer", "POST", at+"/retry", map[string]string{}); code != 400 {
+		t.Fatalf("retry without a stage: %d %s", code, b)
+	}
+	if code, b := f.do(t, "writer", "POST", at+"/stop", map[string]string{"reason": strings.Repeat("x", 201)}); code != 400 {
+		t.Fatalf("a long reason: %d %s", code, b)
+	}
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects", map[string]string{"name": "other"}); code != 201 {
+		t.Fatalf("%d %s", code, b)
+	}
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects/other/pipeline-executions/"+started.ID+"/stop", map[string]any{}); code != 404 ||
+		!bytes.Contains(b, []byte("pipeline execution "+started.ID+" not found")) {
+		t.Fatalf("stop through another project: %d %s", code, b)
+	}
+	if code, b := f.do(t, "writer", "POST", at+"/stop", map[string]any{"reason": "wrong commit"}); code != 200 {
+		t.Fatalf("stop: %d %s", code, b)
+	}
+	e := f.waitExecution(t, started.ID, "the end", func(e execution) bool { return e.Status != pipelinesvc.InProgress && e.Status != pipelinesvc.Stopping })
+	if e.Status != pipelinesvc.Stopped || e.Reason != "stopped by writer: wrong commit" {
+		t.Fatalf("stopped execution: %+v", e)
+	}
+	if code, b := f.do(t, "writer", "POST", at+"/stop", map[string]any{}); code != 409 || !bytes.Contains(b, []byte("not in progress")) {
+		t.Fatalf("second stop: %d %s", code, b)
+	}
+
+	if code, b := f.do(t, "writer", "POST", base+"/transitions", map[string]any{"stage": "Approve", "enabled": true}); code != 204 {
+		t.Fatalf("enable: %d %s", code, b)
+	}
+	// Unmarshal merges into a map: read into an empty one.
+	pl.Disabled = nil
+	if code, b := f.do(t, "reader", "GET", base, nil); code != 200 || json.Unmarshal(b, &pl) != nil || len(pl.Disabled) != 0 {
+		t.Fatalf("enabled pipeline: %d %s", code, b)
 	}
 }

@@ -56,6 +56,8 @@ func pipelineError(err error, what string) error {
 		return badRequest("%s", strings.TrimPrefix(msg, pipelinesvc.ErrInvalid.Error()+": "))
 	case errors.Is(err, pipelinesvc.ErrState):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Message: strings.TrimPrefix(msg, pipelinesvc.ErrState.Error()+": ")}
+	case errors.Is(err, pipelinesvc.ErrNotAllowed):
+		return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: strings.TrimPrefix(msg, pipelinesvc.ErrNotAllowed.Error()+": ")}
 	}
 	return notFoundAs(err, what)
 }
@@ -210,43 +212,159 @@ func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request, p *auth.
 	return nil
 }
 
-// getExecution answers an execution with its actions. An execution of
-// another project's pipeline, or of one the caller may not read, is not
-// found, like one that does not exist.
-func (s *Server) getExecution(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	ctx := r.Context()
-	id := r.PathValue("id")
+// executionFor finds an execution of the project and checks the caller may
+// do act to its pipeline. An execution of another project's pipeline, or of
+// one the caller may not read, is not found, like one that does not exist.
+func (s *Server) executionFor(ctx context.Context, p *auth.Principal, act auth.Action, project, id string) (*pipelinesvc.Pipeline, *pipelinesvc.Execution, error) {
 	missing := &notFound{"pipeline execution " + id}
-	pr, err := s.project(ctx, r.PathValue("project"))
+	pr, err := s.project(ctx, project)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	e, err := s.Pipelines.Execution(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return missing
+		return nil, nil, missing
 	}
+	if err != nil {
+		return nil, nil, err
+	}
+	pl, err := s.Pipelines.PipelineByID(ctx, e.PipelineID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Deleted with its pipeline since it was read.
+		return nil, nil, missing
+	case err != nil:
+		return nil, nil, err
+	case pl.ProjectID != pr.ID:
+		return nil, nil, missing
+	}
+	if err := s.authorizePipeline(ctx, p, act, pl); err != nil {
+		if errors.As(err, new(*notFound)) {
+			return nil, nil, missing
+		}
+		return nil, nil, err
+	}
+	return pl, e, nil
+}
+
+// getExecution answers an execution with its actions.
+func (s *Server) getExecution(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	pl, e, err := s.executionFor(r.Context(), p, auth.Read, r.PathValue("project"), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	// The service finds pipelines by name only; a project holds few.
-	pls, err := s.Pipelines.List(ctx, pr.ID)
+	writeJSON(w, http.StatusOK, executionView{e, pl.Name})
+	return nil
+}
+
+// retryRequest is the body of POST .../pipeline-executions/{id}/retry,
+// CodePipeline's RetryStageExecution.
+type retryRequest struct {
+	Stage string `json:"stage"`
+	// Mode is FAILED_ACTIONS (the default) or ALL_ACTIONS.
+	Mode string `json:"mode"`
+}
+
+// retryExecution runs the failed stage of an execution again, on the same
+// execution and the same input artifacts.
+func (s *Server) retryExecution(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	ctx := r.Context()
+	pl, e, err := s.executionFor(ctx, p, auth.Write, r.PathValue("project"), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	for i := range pls {
-		if pls[i].ID != e.PipelineID {
-			continue
-		}
-		if err := s.authorizePipeline(ctx, p, auth.Read, &pls[i]); err != nil {
-			if errors.As(err, new(*notFound)) {
-				return missing
-			}
-			return err
-		}
-		writeJSON(w, http.StatusOK, executionView{e, pls[i].Name})
-		return nil
+	var req retryRequest
+	if err := decode(r, &req); err != nil {
+		return err
 	}
-	return missing
+	if req.Stage == "" {
+		return badRequest(`stage: name the failed stage to retry, as in {"stage": "Build"}`)
+	}
+	out, err := s.Pipelines.Retry(ctx, pl, e.ID, req.Stage, req.Mode)
+	if err != nil {
+		return pipelineError(err, "pipeline execution "+e.ID)
+	}
+	writeJSON(w, http.StatusOK, executionView{out, pl.Name})
+	return nil
+}
+
+// stopRequest is the body of POST .../pipeline-executions/{id}/stop,
+// CodePipeline's StopPipelineExecution.
+type stopRequest struct {
+	// Abandon abandons running actions instead of letting them finish.
+	Abandon bool   `json:"abandon"`
+	Reason  string `json:"reason"`
+}
+
+// Reasons are bounded as CodePipeline bounds them (StopPipelineExecution's
+// and DisableStageTransition's), since they are stored and shown.
+const (
+	maxStopReason       = 200
+	maxTransitionReason = 300
+)
+
+// stopExecution stops an execution. The reason it keeps names the caller,
+// as a start and an approval do, so that the execution says who stopped it.
+func (s *Server) stopExecution(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	ctx := r.Context()
+	pl, e, err := s.executionFor(ctx, p, auth.Write, r.PathValue("project"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var req stopRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if n := utf8.RuneCountInString(req.Reason); n > maxStopReason {
+		return badRequest("reason: %d characters; the most is %d", n, maxStopReason)
+	}
+	reason := "stopped by " + p.Name
+	if req.Reason != "" {
+		reason += ": " + req.Reason
+	}
+	out, err := s.Pipelines.Stop(ctx, pl, e.ID, req.Abandon, reason)
+	if err != nil {
+		return pipelineError(err, "pipeline execution "+e.ID)
+	}
+	writeJSON(w, http.StatusOK, executionView{out, pl.Name})
+	return nil
+}
+
+// transitionRequest is the body of POST .../pipelines/{name}/transitions,
+// CodePipeline's DisableStageTransition and EnableStageTransition (inbound
+// transitions only: those are the ones Slipway has).
+type transitionRequest struct {
+	Stage string `json:"stage"`
+	// Enabled is a pointer so that a body without it is refused rather
+	// than read as disabling.
+	Enabled *bool  `json:"enabled"`
+	Reason  string `json:"reason"`
+}
+
+// setTransition disables or enables the transition into a stage.
+func (s *Server) setTransition(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	ctx := r.Context()
+	_, pl, err := s.pipelineFor(ctx, p, auth.Write, r.PathValue("project"), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	var req transitionRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	switch n := utf8.RuneCountInString(req.Reason); {
+	case req.Stage == "":
+		return badRequest(`stage: name the stage whose inbound transition to change, as in {"stage": "Deploy", "enabled": false, "reason": "release freeze"}`)
+	case req.Enabled == nil:
+		return badRequest("enabled: say false to disable the transition or true to enable it")
+	case n > maxTransitionReason:
+		return badRequest("reason: %d characters; the most is %d", n, maxTransitionReason)
+	}
+	if err := s.Pipelines.SetTransition(ctx, pl, req.Stage, *req.Enabled, req.Reason); err != nil {
+		return pipelineError(err, "pipeline "+pl.Name)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // decideApproval approves or rejects a manual approval. It takes the approve

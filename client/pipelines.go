@@ -87,6 +87,13 @@ type ActionExecution struct {
 	Decision   *Decision                   `json:"decision,omitempty"`
 	StartedAt  time.Time                   `json:"started_at"`
 	EndedAt    time.Time                   `json:"ended_at,omitzero"`
+	// ExecutionID is the execution the attempt belongs to.
+	ExecutionID string `json:"execution_id"`
+	// Category (Source, Build, Deploy, Approval, ...) and Provider
+	// (CodeCommit, CodeBuild, Manual, ...) are the action's type, as the
+	// execution's declaration has it.
+	Category string `json:"category,omitempty"`
+	Provider string `json:"provider,omitempty"`
 }
 
 // Decision is the outcome of a manual approval.
@@ -151,7 +158,7 @@ func (c *Client) ListPipelineExecutions(ctx context.Context, project, name strin
 // GetPipelineExecution returns an execution with its actions.
 func (c *Client) GetPipelineExecution(ctx context.Context, project, id string) (*PipelineExecution, error) {
 	var out PipelineExecution
-	return &out, c.Do(ctx, "GET", "/api/v1/projects/"+esc(project)+"/pipeline-executions/"+esc(id), nil, &out)
+	return &out, c.Do(ctx, "GET", executionPath(project, id), nil, &out)
 }
 
 // DecideApproval approves or rejects a manual approval of a pipeline and
@@ -159,4 +166,52 @@ func (c *Client) GetPipelineExecution(ctx context.Context, project, id string) (
 func (c *Client) DecideApproval(ctx context.Context, project, pipeline string, d *ApprovalDecision) (*ActionExecution, error) {
 	var out ActionExecution
 	return &out, c.Do(ctx, "POST", pipelinePath(project, pipeline)+"/approvals", d, &out)
+}
+
+// Retry modes of RetryStage, as CodePipeline's RetryStageExecution has them.
+const (
+	RetryFailedActions = "FAILED_ACTIONS"
+	RetryAllActions    = "ALL_ACTIONS"
+)
+
+func executionPath(project, id string) string {
+	return "/api/v1/projects/" + esc(project) + "/pipeline-executions/" + esc(id)
+}
+
+// RetryStage runs the failed stage of an execution again, on the same
+// execution: its failed actions (RetryFailedActions, also for "") or all
+// of them (RetryAllActions).
+func (c *Client) RetryStage(ctx context.Context, project, id, stage, mode string) (*PipelineExecution, error) {
+	var out PipelineExecution
+	return &out, c.Do(ctx, "POST", executionPath(project, id)+"/retry", map[string]string{"stage": stage, "mode": mode}, &out)
+}
+
+// StopPipelineExecution stops an execution: its running actions finish
+// (Stopping, then Stopped), or with abandon are abandoned at once.
+func (c *Client) StopPipelineExecution(ctx context.Context, project, id string, abandon bool, reason string) (*PipelineExecution, error) {
+	var out PipelineExecution
+	body := struct {
+		Abandon bool   `json:"abandon"`
+		Reason  string `json:"reason,omitempty"`
+	}{abandon, reason}
+	return &out, c.Do(ctx, "POST", executionPath(project, id)+"/stop", body, &out)
+}
+
+// stageTransition is the body of .../transitions.
+type stageTransition struct {
+	Stage   string `json:"stage"`
+	Enabled bool   `json:"enabled"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// DisableStageTransition makes executions wait in front of a stage; the
+// reason shows with the pipeline.
+func (c *Client) DisableStageTransition(ctx context.Context, project, pipeline, stage, reason string) error {
+	return c.Do(ctx, "POST", pipelinePath(project, pipeline)+"/transitions", stageTransition{stage, false, reason}, nil)
+}
+
+// EnableStageTransition lets executions into a stage again, those waiting
+// in front of it first.
+func (c *Client) EnableStageTransition(ctx context.Context, project, pipeline, stage string) error {
+	return c.Do(ctx, "POST", pipelinePath(project, pipeline)+"/transitions", stageTransition{stage, true, ""}, nil)
 }

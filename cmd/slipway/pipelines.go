@@ -22,6 +22,7 @@ import (
 // the server (and CodePipeline) spells them.
 const (
 	executionInProgress = "InProgress"
+	executionFailed     = "Failed"
 	triggerPush         = "CloudWatchEvent"
 	triggerManual       = "StartPipelineExecution"
 	triggerCreate       = "CreatePipeline"
@@ -32,8 +33,18 @@ const (
 func pipelineCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "pipeline", Short: "Pipelines: stages of source, build, approval and deploy actions run on every push"}
 	cmd.AddCommand(pipelineCreateCommand(g), pipelineListCommand(g), pipelineGetCommand(g), pipelineDeleteCommand(g),
-		pipelineStartCommand(g), pipelineExecutionsCommand(g), pipelineExecutionCommand(g))
+		pipelineStartCommand(g), pipelineExecutionsCommand(g), pipelineExecutionCommand(g),
+		pipelineRetryCommand(g), pipelineStopCommand(g), transitionCommand(g, false), transitionCommand(g, true))
 	return cmd
+}
+
+// slipwayVerb is how hints show verbs: with -p when the project is not the
+// default one, so that a hint pasted as it is acts on the same project.
+func slipwayVerb(g *globals) string {
+	if g.proj() != "default" {
+		return "slipway -p " + g.proj()
+	}
+	return "slipway"
 }
 
 // readDeclaration reads and checks a declaration file here, so that its
@@ -162,7 +173,8 @@ func pipelineGetCommand(g *globals) *cobra.Command {
 			return g.print(cmd.OutOrStdout(), pl, func(tw *tabwriter.Writer) {
 				fmt.Fprintf(tw, "Name:\t%s\nVersion:\t%d\nCreated:\t%s\nUpdated:\t%s\n", pl.Name, pl.Version, ago(pl.CreatedAt), ago(pl.UpdatedAt))
 				for _, st := range sortedKeys(pl.Disabled) {
-					fmt.Fprintf(tw, "Disabled:\tthe transition into %s: %s\n", st, first(pl.Disabled[st], "no reason given"))
+					fmt.Fprintf(tw, "Disabled:\tthe transition into %s: %s (%s pipeline enable-transition %s %s)\n",
+						st, first(pl.Disabled[st], "no reason given"), slipwayVerb(g), pl.Name, st)
 				}
 				fmt.Fprintln(tw)
 				fmt.Fprintln(tw, "STAGE\tACTION\tPROVIDER\tRUN ORDER\tIN\tOUT\tCONFIGURATION")
@@ -315,35 +327,11 @@ func pipelineExecutionsCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-// actionKey names an action of a declaration: its stage and its name.
-type actionKey struct{ stage, action string }
-
-// providersOf maps each action of a pipeline's current declaration to its
-// provider. An execution runs on the declaration of its version; a
-// pipeline of another version gives no map rather than a wrong one.
-func providersOf(pl *client.Pipeline, version int64) map[actionKey]string {
-	out := map[actionKey]string{}
-	if pl.Version != version {
-		return out
-	}
-	d, err := declarationOf(pl)
-	if err != nil {
-		return out
-	}
-	for _, st := range d.Stages {
-		for _, a := range st.Actions {
-			out[actionKey{st.Name, a.Name}] = a.ActionTypeID.Provider
-		}
-	}
-	return out
-}
-
 // actionSummary is what an action did, or what it waits for and the verb
 // that moves it on; a build action names the verb that shows its log.
-// slipway is how verbs are shown: with -p when the project is not the
-// default one.
-func actionSummary(slipway string, e *client.PipelineExecution, a *client.ActionExecution, provider string) string {
-	if a.Status == executionInProgress && provider == pipeline.Manual {
+// slipway is how verbs are shown (see slipwayVerb).
+func actionSummary(slipway string, e *client.PipelineExecution, a *client.ActionExecution) string {
+	if a.Status == executionInProgress && a.Provider == pipeline.Manual {
 		return fmt.Sprintf("waiting for approval: %s approve %s %s %s --execution %s (or %s reject ...)",
 			slipway, e.Pipeline, a.Stage, a.Action, e.ID, slipway)
 	}
@@ -357,7 +345,7 @@ func actionSummary(slipway string, e *client.PipelineExecution, a *client.Action
 	case a.Error != "":
 		text = strings.TrimSpace(text + " " + oneLine(a.Error))
 	}
-	build := provider == pipeline.CodeBuild && a.ExternalID != ""
+	build := a.Provider == pipeline.CodeBuild && a.ExternalID != ""
 	if text == "" && build {
 		text = "build " + a.ExternalID
 	}
@@ -385,30 +373,39 @@ func pipelineExecutionCommand(g *globals) *cobra.Command {
 			if g.output == "json" {
 				return g.print(cmd.OutOrStdout(), e, nil)
 			}
-			providers := map[actionKey]string{}
-			if pl, err := c.GetPipeline(cmd.Context(), g.proj(), e.Pipeline); err == nil {
-				providers = providersOf(pl, e.Version)
-			}
-			slipway := "slipway"
-			if g.proj() != "default" {
-				slipway += " -p " + g.proj()
+			// An execution waiting in front of a stage may wait for a
+			// disabled transition: the pipeline says so, and why.
+			disabled := ""
+			if e.Waiting {
+				if pl, err := c.GetPipeline(cmd.Context(), g.proj(), e.Pipeline); err == nil {
+					if reason, ok := pl.Disabled[e.Stage]; ok {
+						disabled = first(reason, "no reason given")
+					}
+				}
 			}
 			return g.print(cmd.OutOrStdout(), e, func(tw *tabwriter.Writer) {
-				printExecution(tw, slipway, e, providers)
+				printExecution(tw, slipwayVerb(g), e, disabled)
 			})
 		},
 	}
 }
 
 // printExecution shows an execution; slipway is how verbs are shown (see
-// actionSummary).
-func printExecution(tw *tabwriter.Writer, slipway string, e *client.PipelineExecution, providers map[actionKey]string) {
+// slipwayVerb). disabled, when not empty, is why the transition into the
+// stage the execution waits for is disabled.
+func printExecution(tw *tabwriter.Writer, slipway string, e *client.PipelineExecution, disabled string) {
 	fmt.Fprintf(tw, "Execution:\t%s\nPipeline:\t%s (version %d)\nStatus:\t%s\n", e.ID, e.Pipeline, e.Version, e.Status)
 	if e.EndedAt.IsZero() {
 		fmt.Fprintf(tw, "Stage:\t%s\n", stageText(e))
 	}
+	if disabled != "" {
+		fmt.Fprintf(tw, "Transition:\tdisabled: %s (%s pipeline enable-transition %s %s)\n", oneLine(disabled), slipway, e.Pipeline, e.Stage)
+	}
 	if e.Reason != "" {
 		fmt.Fprintf(tw, "Reason:\t%s\n", oneLine(e.Reason))
+	}
+	if e.Status == executionFailed && e.Stage != "" {
+		fmt.Fprintf(tw, "Retry:\t%s pipeline retry %s --stage %s\n", slipway, e.ID, e.Stage)
 	}
 	fmt.Fprintf(tw, "Trigger:\t%s\nStarted:\t%s\n", triggerText(e.Trigger), ago(e.StartedAt))
 	if !e.EndedAt.IsZero() {
@@ -439,8 +436,123 @@ func printExecution(tw *tabwriter.Writer, slipway string, e *client.PipelineExec
 			name = fmt.Sprintf("%s (attempt %d)", a.Action, a.Attempt)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Stage, name, a.Status, ago(a.StartedAt), took(a.StartedAt, a.EndedAt),
-			actionSummary(slipway, e, a, providers[actionKey{a.Stage, a.Action}]))
+			actionSummary(slipway, e, a))
 	}
+}
+
+func pipelineRetryCommand(g *globals) *cobra.Command {
+	var stage string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "retry EXECUTION-ID --stage STAGE [--all]",
+		Short: "Run the failed stage of an execution again: its failed actions, or with --all all of them",
+		Long: "Run the failed stage of an execution again, on the same execution with the same input\n" +
+			"artifacts (RetryStageExecution): its failed actions, or with --all all of them. The execution\n" +
+			"then goes on from that stage. An execution of a pipeline changed since it started cannot be\n" +
+			"retried: start a new one.",
+		Example: "  slipway pipeline retry 01J9Z8K3Q4 --stage Build",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if stage == "" {
+				return errors.New("--stage STAGE is required: the stage the execution failed at")
+			}
+			mode, which := client.RetryFailedActions, "its failed actions run"
+			if all {
+				mode, which = client.RetryAllActions, "all its actions run"
+			}
+			e, err := g.client().RetryStage(cmd.Context(), g.proj(), args[0], stage, mode)
+			if err != nil {
+				return err
+			}
+			return g.print(cmd.OutOrStdout(), e, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "Retrying stage %s of execution %s (pipeline %s): %s again.\n", stage, e.ID, e.Pipeline, which)
+				fmt.Fprintf(tw, "Follow it with: %s pipeline execution %s\n", slipwayVerb(g), e.ID)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&stage, "stage", "", "the stage the execution failed at (required)")
+	cmd.Flags().BoolVar(&all, "all", false, "run all the stage's actions again, not only the failed ones")
+	return cmd
+}
+
+func pipelineStopCommand(g *globals) *cobra.Command {
+	var abandon bool
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "stop EXECUTION-ID [--abandon] [--reason R]",
+		Short: "Stop an execution: its running actions finish (or with --abandon are abandoned) and nothing new starts",
+		Long: "Stop an execution (StopPipelineExecution): its running actions finish and nothing new\n" +
+			"starts; with --abandon they are abandoned at once. A manual approval it waits at is\n" +
+			"abandoned either way. The execution ends Stopped, its reason naming who stopped it.",
+		Example: "  slipway pipeline stop 01J9Z8K3Q4 --abandon --reason \"wrong commit\"",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := g.client().StopPipelineExecution(cmd.Context(), g.proj(), args[0], abandon, reason)
+			if err != nil {
+				return err
+			}
+			return g.print(cmd.OutOrStdout(), e, func(tw *tabwriter.Writer) {
+				what := "its running actions finish, nothing new starts"
+				if abandon {
+					what = "its running actions are abandoned"
+				}
+				fmt.Fprintf(tw, "Stopping execution %s (pipeline %s): %s; it then ends Stopped.\n", e.ID, e.Pipeline, what)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&abandon, "abandon", false, "abandon running actions rather than let them finish")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (at most 200 characters); kept with the execution")
+	return cmd
+}
+
+// transitionCommand is `slipway pipeline enable-transition` (enable) or
+// `slipway pipeline disable-transition`.
+func transitionCommand(g *globals, enable bool) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "enable-transition PIPELINE STAGE",
+		Short: "Enable the transition into a stage: the execution waiting in front of it goes in",
+		Args:  cobra.ExactArgs(2),
+	}
+	if !enable {
+		cmd.Use = "disable-transition PIPELINE STAGE --reason R"
+		cmd.Short = "Disable the transition into a stage: executions wait in front of it until it is enabled"
+		cmd.Example = "  slipway pipeline disable-transition release Deploy --reason \"release freeze\""
+		cmd.Flags().StringVar(&reason, "reason", "", "why (at most 300 characters; required); shown with the pipeline")
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		name, stage := args[0], args[1]
+		c := g.client()
+		var err error
+		if enable {
+			err = c.EnableStageTransition(cmd.Context(), g.proj(), name, stage)
+		} else {
+			if reason == "" {
+				return errors.New("--reason R is required: say why the transition is disabled; it shows with the pipeline")
+			}
+			err = c.DisableStageTransition(cmd.Context(), g.proj(), name, stage, reason)
+		}
+		if err != nil {
+			return err
+		}
+		// The server answers nothing; JSON output is the pipeline as the
+		// change left it, its disabled_transitions included.
+		if g.output == "json" {
+			pl, err := c.GetPipeline(cmd.Context(), g.proj(), name)
+			if err != nil {
+				return err
+			}
+			return g.print(cmd.OutOrStdout(), pl, nil)
+		}
+		if enable {
+			fmt.Fprintf(cmd.OutOrStdout(), "Enabled the transition into %s of pipeline %s: executions go in.\n", stage, name)
+			return nil
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "Disabled the transition into %s of pipeline %s: executions wait in front of it.\nEnable it with: %s pipeline enable-transition %s %s\n",
+			stage, name, slipwayVerb(g), name, stage)
+		return nil
+	}
+	return cmd
 }
 
 // decisionCommand is `slipway approve` (approve) or `slipway reject`.
