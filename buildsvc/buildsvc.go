@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -366,7 +367,12 @@ type jobPayload struct {
 // the same transaction. The source is "REPO@REF" (already checked to exist
 // and be readable by the caller) or the digest of a zip archive in the
 // artifact store (an uploaded directory, or later a pipeline's artifact).
-func (s *Service) Start(ctx context.Context, p *Project, source, initiator string) (*Build, error) {
+func (s *Service) Start(ctx context.Context, p *Project, source, initiator string, env ...EnvVar) (*Build, error) {
+	overrides := Settings{Environment: Environment{Variables: env}}
+	if err := Normalize(&overrides); err != nil {
+		return nil, err
+	}
+	envJSON, _ := json.Marshal(overrides.Environment.Variables)
 	if IsArtifactSource(source) {
 		if err := artifact.ValidateDigest(source); err != nil {
 			return nil, fmt.Errorf("%w source: %w", ErrInvalid, err)
@@ -383,9 +389,9 @@ func (s *Service) Start(ctx context.Context, p *Project, source, initiator strin
 			return fmt.Errorf("start build of %s: %w", p.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO builds (id, project_id, build_project_id, number, status, source, initiator, started_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			b.ID, p.ProjectID, p.ID, b.Number, string(b.Status), source, initiator, store.Millis(b.StartedAt)); err != nil {
+			`INSERT INTO builds (id, project_id, build_project_id, number, status, source, initiator, env, started_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			b.ID, p.ProjectID, p.ID, b.Number, string(b.Status), source, initiator, string(envJSON), store.Millis(b.StartedAt)); err != nil {
 			return fmt.Errorf("start build of %s: %w", p.Name, err)
 		}
 		id, err := s.cfg.Jobs.EnqueueTx(ctx, tx, JobKind, jobPayload{BuildID: b.ID}, jobs.MaxAttempts(3))
@@ -657,7 +663,13 @@ func (s *Service) execute(ctx context.Context, b *Build, lw *logWriter) (build.S
 	}
 	var env []buildspec.Var
 	var secrets []string
-	for _, v := range p.Environment.Variables {
+	var started []EnvVar
+	var raw string
+	if err := store.Scan(s.db.QueryRowContext(ctx, `SELECT env FROM builds WHERE id = ?`, b.ID), &raw); err == nil {
+		_ = json.Unmarshal([]byte(raw), &started)
+	}
+	// Variables given at the start win over the project's, as in CodeBuild.
+	for _, v := range append(slices.Clone(p.Environment.Variables), started...) {
 		val := v.Value
 		kind := map[string]string{"PARAMETER_STORE": "parameter-store", "SECRETS_MANAGER": "secrets-manager"}[v.Type]
 		if kind != "" {

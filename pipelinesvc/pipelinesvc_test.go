@@ -140,13 +140,16 @@ Stages:
     Actions:
       - Name: Ship
         ActionTypeId: {Category: Build, Owner: AWS, Provider: CodeBuild, Version: "1"}
-        Configuration: {ProjectName: app-build}
+        Configuration:
+          ProjectName: app-build
+          EnvironmentVariables: '[{"name": "SHIPPER", "value": "#{SourceVariables.BranchName}-shipper", "type": "PLAINTEXT"}]'
         InputArtifacts: [{Name: Built}]
+        Namespace: ShipVariables
 `
 
 const buildspecOK = `version: 0.2
 env:
-  exported-variables: [WHO]
+  exported-variables: [WHO, SHIPPER]
 phases:
   build:
     commands:
@@ -260,6 +263,10 @@ func TestExecutions_RunStagesInOrderWaitForApprovalAndSupersedeWaitingOnes(t *te
 		gate := latest(e1.Actions, "Approve")["Gate"]
 		if gate.Decision == nil || gate.Decision.By != "dave" || gate.Decision.Comment != "ship it" {
 			t.Fatalf("decision %+v", gate.Decision)
+		}
+		// The action's environment variables reach its build.
+		if e1.Variables["ShipVariables"]["SHIPPER"] != "main-shipper" {
+			t.Fatalf("ship variables %+v", e1.Variables["ShipVariables"])
 		}
 		// Ship built the very bytes Build made.
 		ship := latest(e1.Actions, "Ship")["Ship"]

@@ -2,6 +2,7 @@ package pipelinesvc
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -128,7 +129,11 @@ func (c *CodeBuildAction) Run(ctx context.Context, r *ActionRun) (*ActionResult,
 		if !ok {
 			return nil, fmt.Errorf("no input artifact %q to build", src)
 		}
-		b, err := c.Builds.Start(ctx, bp, in.Digest, "codepipeline/"+r.PipelineName)
+		env, err := actionEnv(r.Configuration["EnvironmentVariables"])
+		if err != nil {
+			return nil, err
+		}
+		b, err := c.Builds.Start(ctx, bp, in.Digest, "codepipeline/"+r.PipelineName, env...)
 		if err != nil {
 			return nil, err
 		}
@@ -173,6 +178,23 @@ func (c *CodeBuildAction) Run(ctx context.Context, r *ActionRun) (*ActionResult,
 		case <-time.After(poll):
 		}
 	}
+}
+
+// actionEnv reads a CodeBuild action's EnvironmentVariables: a JSON array
+// of {"name", "value", "type"}, with #{...} variables already resolved.
+func actionEnv(text string) ([]buildsvc.EnvVar, error) {
+	if text == "" {
+		return nil, nil
+	}
+	var vars []struct{ Name, Value, Type string }
+	if err := json.Unmarshal([]byte(text), &vars); err != nil {
+		return nil, fmt.Errorf("EnvironmentVariables: %w", err)
+	}
+	out := make([]buildsvc.EnvVar, len(vars))
+	for i, v := range vars {
+		out[i] = buildsvc.EnvVar{Name: v.Name, Value: v.Value, Type: v.Type}
+	}
+	return out, nil
 }
 
 func declared(outputs []pipeline.Artifact, name string) bool {
