@@ -2,10 +2,14 @@ package pipelinesvc
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/jobs"
+	"github.com/slipway/slipway/pipeline"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/store/storetest"
 )
@@ -78,6 +82,55 @@ func TestControl_RetryAFailedStageStopAndDisabledTransitions(t *testing.T) {
 		}
 		if e := f.waitFor(t, y.ID, "stopped", ended); e.Status != Stopped {
 			t.Fatalf("abandoned: %s", e.Status)
+		}
+	})
+}
+
+func TestApprovals_AnApprovalNobodyDecidesTimesOutAndFailsTheExecution(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		f.s.cfg.Providers = map[string]ActionProvider{pipeline.CodeCommit: noop{}}
+		p := f.create(t, `
+Name: slow
+RoleArn: arn:aws:iam::000000000000:role/pipeline
+ArtifactStore: {Type: S3, Location: artifacts}
+Stages:
+  - Name: Source
+    Actions:
+      - Name: App
+        ActionTypeId: {Category: Source, Owner: AWS, Provider: CodeCommit, Version: "1"}
+        Configuration: {RepositoryName: app, BranchName: main}
+        OutputArtifacts: [{Name: Src}]
+  - Name: Approve
+    Actions:
+      - Name: Gate
+        ActionTypeId: {Category: Approval, Owner: AWS, Provider: Manual, Version: "1"}
+        TimeoutInMinutes: 5
+`)
+		x, err := f.s.Start(ctx, p, Trigger{Type: TriggerManual, By: "alice"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := f.waitFor(t, x.ID, "reached the approval", atGate)
+		gate := latest(e.Actions, "Approve")["Gate"]
+		// The timeout job is due in five minutes; run it now, as the job
+		// engine will then.
+		var runAt int64
+		var payload string
+		if err := db.QueryRowContext(ctx, `SELECT run_at, payload FROM jobs WHERE kind = ?`, approvalTimeoutJob).Scan(&runAt, &payload); err != nil {
+			t.Fatal(err)
+		}
+		due := store.Time(runAt)
+		if d := due.Sub(gate.StartedAt); d < 4*time.Minute || d > 6*time.Minute {
+			t.Fatalf("the timeout is due %v after the approval started", d)
+		}
+		if err := f.s.approvalTimeoutHandler(ctx, &jobs.Job{Kind: approvalTimeoutJob, Payload: json.RawMessage(payload)}); err != nil {
+			t.Fatal(err)
+		}
+		e = f.waitFor(t, x.ID, "ended", ended)
+		if e.Status != Failed || !strings.Contains(e.Reason, "the approval timed out") {
+			t.Fatalf("%s: %s", e.Status, e.Reason)
 		}
 	})
 }
