@@ -41,14 +41,8 @@ func (s *Service) run(ctx context.Context, job *jobs.Job) error {
 		return jobs.Permanent(err)
 	}
 	state := &dbState{s: s, st: st, imports: map[string]bool{}}
-	final, err := s.cfg.Engine.Run(ctx, op, state)
-	if err != nil {
+	if _, err := s.cfg.Engine.Run(ctx, op, state); err != nil {
 		return fmt.Errorf("stack %s: %w", st.Name, err) // resumes from the recorded status
-	}
-	if final == stack.DeleteComplete {
-		if _, err := s.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM stacks WHERE id = ?`, st.ID); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -120,6 +114,12 @@ type dbState struct {
 }
 
 func (d *dbState) SetStatus(ctx context.Context, status, reason string) error {
+	if status == stack.DeleteComplete {
+		// A deleted stack is gone at once, with its events, exports and
+		// imports: nobody sees it DELETE_COMPLETE and still there.
+		_, err := d.s.db.ExecContext(ctx, `DELETE FROM stacks WHERE id = ?`, d.st.ID)
+		return err
+	}
 	return d.s.db.Tx(ctx, func(tx *store.Tx) error {
 		q := `UPDATE stacks SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?`
 		if status == stack.UpdateRollbackComplete {
@@ -130,7 +130,7 @@ func (d *dbState) SetStatus(ctx context.Context, status, reason string) error {
 		if _, err := tx.ExecContext(ctx, q, status, reason, store.Millis(time.Now()), d.st.ID); err != nil {
 			return fmt.Errorf("stack %s status: %w", d.st.Name, err)
 		}
-		if status == stack.RollbackComplete || status == stack.DeleteComplete {
+		if status == stack.RollbackComplete {
 			// Nothing of the stack is left to export or import.
 			for _, q := range []string{`DELETE FROM stack_exports WHERE stack_id = ?`, `DELETE FROM stack_imports WHERE stack_id = ?`} {
 				if _, err := tx.ExecContext(ctx, q, d.st.ID); err != nil {
@@ -162,6 +162,9 @@ func (d *dbState) DropResource(ctx context.Context, r *stack.Resource) error {
 }
 
 func (d *dbState) Event(ctx context.Context, e *stack.Event) error {
+	if e.Type == stack.StackType && e.Status == stack.DeleteComplete {
+		return nil // the stack and its events are gone
+	}
 	return insertEvent(ctx, d.s.db, d.st.ID, e)
 }
 
