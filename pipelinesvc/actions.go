@@ -2,6 +2,7 @@ package pipelinesvc
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,8 +62,8 @@ func (s *Service) actionHandler(ctx context.Context, job *jobs.Job) error {
 	}
 	a, err := scanAction(s.db.QueryRowContext(ctx, `SELECT `+actionColumns+` FROM pipeline_actions WHERE id = ?`, pl.ActionID))
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) || strings.Contains(err.Error(), "no rows") {
-			return nil
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // gone with its pipeline
 		}
 		return err
 	}
@@ -317,8 +318,11 @@ func (s *Service) approvalTimeoutHandler(ctx context.Context, job *jobs.Job) err
 		return jobs.Permanent(err)
 	}
 	a, err := scanAction(s.db.QueryRowContext(ctx, `SELECT `+actionColumns+` FROM pipeline_actions WHERE id = ?`, pl.ActionID))
-	if err != nil {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil // gone with its pipeline
+	}
+	if err != nil {
+		return err
 	}
 	if terminal(a.Status) {
 		return nil
