@@ -450,11 +450,13 @@ func insertEvent(ctx context.Context, tx interface {
 // Delete starts deleting a stack. A stack whose exports other stacks
 // import cannot be deleted.
 func (s *Service) Delete(ctx context.Context, pr Project, name string) (*Stack, error) {
+	var deleting *Stack
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		st, err := s.get(ctx, tx, pr.ID, name)
 		if err != nil {
 			return err
 		}
+		deleting = st
 		if stack.InProgress(st.Status) && st.Status != stack.ReviewInProgress {
 			return fmt.Errorf("%w: Stack:%s is in %s state and can not be deleted now; wait for the operation to end.", ErrState, s.stackARN(name, st.ID), st.Status)
 		}
@@ -476,7 +478,9 @@ func (s *Service) Delete(ctx context.Context, pr Project, name string) (*Stack, 
 	if err != nil {
 		return nil, err
 	}
-	return s.Get(ctx, pr.ID, name)
+	// The stack as the delete began: the job may have removed it already.
+	deleting.Status, deleting.StatusReason = stack.DeleteInProgress, ""
+	return s.describe(deleting), nil
 }
 
 // Events returns a stack's events after seq (0: from the start), oldest
