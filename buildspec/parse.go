@@ -9,6 +9,8 @@ import (
 	"unicode"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/slipway/slipway/spell"
 )
 
 // The known keys of each block, in the order the CodeBuild reference lists
@@ -455,7 +457,7 @@ func (p *parser) phases(e entry, spec *Spec) {
 		case "post_build":
 			spec.PostBuild = p.phase(f)
 		default:
-			if s := closest(f.name, phaseNames); s != "" {
+			if s := spell.Closest(f.name, phaseNames); s != "" {
 				p.errorf(f.key, "unknown phase %q (did you mean %q?)", f.name, s)
 			} else {
 				p.errorf(f.key, "unknown phase %q; the phases are install, pre_build, build and post_build", f.name)
@@ -772,7 +774,7 @@ func (p *parser) object(e entry, where string, known []string, hint string, fn f
 
 func (p *parser) unknownKey(e entry, where string, known []string, hint string) {
 	msg := fmt.Sprintf("unknown key %q in %s", e.name, where)
-	if s := closest(e.name, known); s != "" {
+	if s := spell.Closest(e.name, known); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	} else {
 		msg += "; the keys allowed there are " + strings.Join(known, ", ")
@@ -942,7 +944,7 @@ func quote(s string) string {
 }
 
 func didYouMean(s string, candidates []string) string {
-	if c := closest(s, candidates); c != "" {
+	if c := spell.Closest(s, candidates); c != "" {
 		return fmt.Sprintf(" (did you mean %q?)", c)
 	}
 	return ""

@@ -107,6 +107,7 @@ type Build struct {
 	EndedAt      time.Time           `json:"ended_at,omitzero"`
 
 	jobID int64
+	env   []EnvVar // given at the start, over the project's
 }
 
 // Finished reports whether the build has ended.
@@ -419,19 +420,19 @@ func (s *Service) StartUpload(ctx context.Context, p *Project, r io.Reader, init
 }
 
 const buildColumns = `b.id, b.project_id, p.name, b.number, b.status, b.source, b.commit_id, b.initiator,
-	b.phases, b.exported, b.artifacts, b.job_id, b.started_at, b.ended_at`
+	b.phases, b.exported, b.artifacts, b.env, b.job_id, b.started_at, b.ended_at`
 
 func scanBuild(row interface{ Scan(...any) error }) (*Build, error) {
 	var b Build
-	var status, phases, exported, artifacts string
+	var status, phases, exported, artifacts, env string
 	var started, ended int64
 	if err := row.Scan(&b.ID, &b.ProjectID, &b.BuildProject, &b.Number, &status, &b.Source, &b.Commit, &b.Initiator,
-		&phases, &exported, &artifacts, &b.jobID, &started, &ended); err != nil {
+		&phases, &exported, &artifacts, &env, &b.jobID, &started, &ended); err != nil {
 		return nil, err
 	}
 	b.Status = build.Status(status)
 	if err := errors.Join(json.Unmarshal([]byte(phases), &b.Phases), json.Unmarshal([]byte(exported), &b.Exported),
-		json.Unmarshal([]byte(artifacts), &b.Artifacts)); err != nil {
+		json.Unmarshal([]byte(artifacts), &b.Artifacts), json.Unmarshal([]byte(env), &b.env)); err != nil {
 		return nil, fmt.Errorf("build %s: %w", b.ID, err)
 	}
 	b.StartedAt = store.Time(started)
@@ -663,13 +664,8 @@ func (s *Service) execute(ctx context.Context, b *Build, lw *logWriter) (build.S
 	}
 	var env []buildspec.Var
 	var secrets []string
-	var started []EnvVar
-	var raw string
-	if err := store.Scan(s.db.QueryRowContext(ctx, `SELECT env FROM builds WHERE id = ?`, b.ID), &raw); err == nil {
-		_ = json.Unmarshal([]byte(raw), &started)
-	}
 	// Variables given at the start win over the project's, as in CodeBuild.
-	for _, v := range append(slices.Clone(p.Environment.Variables), started...) {
+	for _, v := range append(slices.Clone(p.Environment.Variables), b.env...) {
 		val := v.Value
 		kind := map[string]string{"PARAMETER_STORE": "parameter-store", "SECRETS_MANAGER": "secrets-manager"}[v.Type]
 		if kind != "" {

@@ -8,6 +8,8 @@ import (
 	"unicode"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/slipway/slipway/spell"
 )
 
 // Kind says what a Node holds.
@@ -287,7 +289,7 @@ func (d *decoder) tagged(y *yaml.Node, tag, path string, depth int) *Node {
 	if !ok {
 		if !d.lenient {
 			hint := ""
-			if s := closest(tag, shortTagNames()); s != "" {
+			if s := spell.Closest(tag, shortTagNames()); s != "" {
 				hint = fmt.Sprintf(" (did you mean %s?)", s)
 			}
 			p.errorf(at, "Template format error: unknown tag %s%s; the short forms are %s", tag, hint, strings.Join(shortTagNames(), ", "))

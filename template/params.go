@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/slipway/slipway/spell"
 )
 
 var parameterKeys = []string{"Type", "Default", "AllowedValues", "AllowedPattern", "MinLength", "MaxLength",
@@ -106,7 +108,7 @@ func (p *parser) parameter(e Field) *Parameter {
 	for _, a := range e.Value.Fields {
 		if !slices.Contains(parameterKeys, a.Key) {
 			hint := ""
-			if s := closest(a.Key, parameterKeys); s != "" {
+			if s := spell.Closest(a.Key, parameterKeys); s != "" {
 				hint = fmt.Sprintf(" (did you mean %s?)", s)
 			}
 			p.errorf(a.KeyPos, "Template format error: Invalid template parameter property '%s'%s", a.Key, hint)
@@ -464,7 +466,7 @@ func (p *parser) config() *Config {
 			c.StackPolicy = policy
 		default:
 			hint := ""
-			if s := closest(k.Value, []string{"Parameters", "Tags", "StackPolicy"}); s != "" {
+			if s := spell.Closest(k.Value, []string{"Parameters", "Tags", "StackPolicy"}); s != "" {
 				hint = fmt.Sprintf(" (did you mean %s?)", s)
 			}
 			p.errorf(p.pos(k), "unknown key %s in the configuration file%s; the keys are Parameters, Tags and StackPolicy", quoteText(k.Value), hint)

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/slipway/slipway/spell"
 )
 
 // maxTemplateSize is the largest template CloudFormation accepts (through
@@ -248,7 +250,7 @@ func (p *parser) sections(root *yaml.Node) map[string]Field {
 		name := k.Value
 		if !contains(sections, name) {
 			hint := ""
-			if s := closest(name, sections); s != "" {
+			if s := spell.Closest(name, sections); s != "" {
 				hint = fmt.Sprintf(" (did you mean %s?)", s)
 			}
 			p.errorf(kp, "Template format error: Invalid template property or properties [%s]%s", name, hint)
@@ -514,7 +516,7 @@ func (p *parser) resource(e Field) *Resource {
 		v := a.Value
 		if !contains(resourceKeys, a.Key) {
 			hint := ""
-			if s := closest(a.Key, resourceKeys); s != "" {
+			if s := spell.Closest(a.Key, resourceKeys); s != "" {
 				hint = fmt.Sprintf(" (did you mean %s?)", s)
 			}
 			p.errorf(a.KeyPos, "Template format error: Invalid template resource property '%s'%s", a.Key, hint)

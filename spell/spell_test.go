@@ -1,4 +1,4 @@
-package buildspec
+package spell
 
 import (
 	"strings"
@@ -18,8 +18,8 @@ func TestOnlyAKeyCloseToAKnownOneGetsASuggestion(t *testing.T) {
 		{"testing", ""},
 		{strings.Repeat("a", 100), ""},
 	} {
-		if got := closest(tc.word, []string{"version", "phases", "install", "pre_build", "build", "post_build"}); got != tc.want {
-			t.Errorf("closest(%q) = %q, want %q", tc.word, got, tc.want)
+		if got := Closest(tc.word, []string{"version", "phases", "install", "pre_build", "build", "post_build"}); got != tc.want {
+			t.Errorf("Closest(%q) = %q, want %q", tc.word, got, tc.want)
 		}
 	}
 }
