@@ -316,6 +316,9 @@ func TestHealthChecks_ThresholdsDecideWhichTargetsGetTraffic(t *testing.T) {
 	if seen["flaky"] != 5 || seen["steady"] != 5 {
 		t.Errorf("round robin over two healthy targets gave %v", seen)
 	}
+	// A request is counted once the proxy has finished it, which can be just
+	// after the client has read the response.
+	waitFor(t, "every request to be counted", func() bool { return gathered(t, reg, "slipway_lb_requests_total") >= 20 })
 	if n := gathered(t, reg, "slipway_lb_requests_total"); n != 20 {
 		t.Errorf("requests counter = %v, want 20", n)
 	}
