@@ -22,8 +22,11 @@ import (
 	"github.com/slipway/slipway/artifact"
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/dnssvc"
 	"github.com/slipway/slipway/events"
+	"github.com/slipway/slipway/fleet"
 	"github.com/slipway/slipway/jobs"
+	"github.com/slipway/slipway/lbsvc"
 	"github.com/slipway/slipway/pipeline"
 	"github.com/slipway/slipway/pipelinesvc"
 	"github.com/slipway/slipway/repo"
@@ -82,7 +85,26 @@ func newFixture(t *testing.T) *fixture {
 	// where a test runs the job engine.
 	pipes := pipelinesvc.New(db, pipelinesvc.Config{Jobs: jobEngine, Log: log,
 		Providers: map[string]pipelinesvc.ActionProvider{pipeline.CodeCommit: fakeSource{}}})
-	s := &api.Server{Auth: a, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipes, Log: log, Registry: reg}
+	lbs, err := lbsvc.New(db, lbsvc.Config{PortMap: map[int]string{80: "127.0.0.1:0"}, Log: log, ShutdownGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns, err := dnssvc.New(db, dnssvc.Config{Listen: "127.0.0.1:0", AliasAddrs: lbs.AliasAddrs, OnAliasesChanged: lbs.SetAliases, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	ran := make(chan error, 2)
+	go func() { ran <- lbs.Run(runCtx) }()
+	go func() { ran <- dns.Run(runCtx) }()
+	t.Cleanup(func() {
+		stopRun()
+		<-ran
+		<-ran
+	})
+	s := &api.Server{Auth: a, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipes,
+		LoadBalancers: lbs, DNS: dns, Log: log, Registry: reg,
+		Fleet: fleet.New(fleet.Config{DB: db, Log: log, Runtime: &fleet.Runtime{Dir: filepath.Join(dir, "instances"), DataDir: dir}})}
 	f := &fixture{srv: httptest.NewServer(s.Handler()), api: s, auth: a, jobs: jobEngine, stacks: stacks, pipes: pipes, tokens: map[string]string{}}
 	t.Cleanup(f.srv.Close)
 	b, _ := os.ReadFile(filepath.Join(dir, "admin-token"))
@@ -111,6 +133,23 @@ func newFixture(t *testing.T) *fixture {
 		}
 	}
 	if _, err := a.SetGrant(ctx, auth.SubjectTeam, team.ID, auth.ProjectResource(def.ID), auth.RoleWrite); err != nil {
+		t.Fatal(err)
+	}
+	// A load balancer "web" forwarding to target group "web-tg", and a
+	// hosted zone, for the load balancer and DNS rows.
+	webTG, err := lbs.CreateTargetGroup(ctx, def.ID, "", lbsvc.TargetGroupInput{Name: "web-tg", Port: 8000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webLB, err := lbs.CreateLoadBalancer(ctx, def.ID, "", lbsvc.LoadBalancerInput{Name: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lbs.CreateListener(ctx, def.ID, "", lbsvc.ListenerInput{LoadBalancerARN: webLB.ARN, Port: 80,
+		DefaultActions: []lbsvc.Action{{Type: lbsvc.ActionForward, TargetGroupARN: webTG.ARN}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dns.CreateZone(ctx, def.ID, "", dnssvc.ZoneInput{Name: "example.internal"}); err != nil {
 		t.Fatal(err)
 	}
 	f.tokens["badtoken"] = auth.TokenPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -387,6 +426,34 @@ func accessTable() []access {
 				return map[string]string{"resource": "pipeline/{pipeline}", "subject": "stranger", "role": "approve"}
 			},
 			everyone(403, map[string]int{"admin": 201, "owner": 201, "stranger": 404})},
+		{"GET", "/api/v1/projects/{project}/load-balancers", "/api/v1/projects/default/load-balancers", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/load-balancers/{name}", "/api/v1/projects/default/load-balancers/web", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/load-balancers/{name}", "/api/v1/projects/default/load-balancers/nosuch", nil, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/target-groups", "/api/v1/projects/default/target-groups", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/target-groups/{name}/targets", "/api/v1/projects/default/target-groups/web-tg/targets", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/target-groups/{name}/targets", "/api/v1/projects/default/target-groups/nosuch/targets", nil, projectOnly(404)},
+		{"POST", "/api/v1/projects/{project}/target-groups/{name}/targets", "/api/v1/projects/default/target-groups/web-tg/targets",
+			func(n int) any { return map[string]any{"targets": []any{map[string]any{"id": fmt.Sprintf("i-%d", n)}}} }, projectOnly(200)},
+		{"POST", "/api/v1/projects/{project}/target-groups/{name}/targets", "/api/v1/projects/default/target-groups/web-tg/targets",
+			func(int) any { return map[string]any{"targets": []any{map[string]any{"id": "not an id"}}} }, projectOnly(400)},
+		{"POST", "/api/v1/projects/{project}/target-groups/{name}/targets", "/api/v1/projects/default/target-groups/nosuch/targets",
+			func(int) any { return map[string]any{"targets": []any{map[string]any{"id": "i-1"}}} }, projectOnly(404)},
+		{"POST", "/api/v1/projects/{project}/target-groups/{name}/targets/deregister", "/api/v1/projects/default/target-groups/web-tg/targets/deregister",
+			func(n int) any { return map[string]any{"ids": []string{fmt.Sprintf("i-%d", n)}, "wait": true} }, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/hosted-zones", "/api/v1/projects/default/hosted-zones", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/hosted-zones/{zone}", "/api/v1/projects/default/hosted-zones/example.internal", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/hosted-zones/{zone}", "/api/v1/projects/default/hosted-zones/nosuch", nil, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/instance-groups", "/api/v1/projects/default/instance-groups", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/instance-groups/{name}", "/api/v1/projects/default/instance-groups/nosuch", nil, projectOnly(404)},
+		{"PUT", "/api/v1/projects/{project}/instance-groups/{name}/desired-capacity", "/api/v1/projects/default/instance-groups/nosuch/desired-capacity",
+			func(int) any { return map[string]int{"desired_capacity": 1} }, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/instances/{id}", "/api/v1/projects/default/instances/i-nosuch", nil, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/instances/{id}/console", "/api/v1/projects/default/instances/i-nosuch/console", nil, projectOnly(404)},
+		{"POST", "/api/v1/projects/{project}/instances/{id}/terminate", "/api/v1/projects/default/instances/i-nosuch/terminate",
+			func(int) any { return map[string]bool{} }, projectOnly(404)},
+		// Only an instance's credential signals here; no user's token does.
+		{"POST", "/api/v1/instance/signal", "/api/v1/instance/signal",
+			func(int) any { return map[string]string{"status": "SUCCESS"} }, everyone(401, nil)},
 		{"GET", "/api/v1/users", "/api/v1/users", nil, everyone(200, nil)},
 		{"POST", "/api/v1/users", "/api/v1/users", named("u"), onlyAdmin(201)},
 		{"GET", "/api/v1/tokens", "/api/v1/tokens", nil, everyone(200, nil)},
@@ -1003,5 +1070,52 @@ func TestPipelines_StopAndTransitionsNameTheCallerAndCheckTheirBodies(t *testing
 	pl.Disabled = nil
 	if code, b := f.do(t, "reader", "GET", base, nil); code != 200 || json.Unmarshal(b, &pl) != nil || len(pl.Disabled) != 0 {
 		t.Fatalf("enabled pipeline: %d %s", code, b)
+	}
+}
+
+func TestLoadBalancersAndDNS_ShowThePortMappingAndTakeRegistrations(t *testing.T) {
+	f := newFixture(t)
+	code, b := f.do(t, "admin", "GET", "/api/v1/projects/default/load-balancers", nil)
+	var lbs []struct {
+		Name      string `json:"name"`
+		DNSName   string `json:"dns_name"`
+		Listeners []struct {
+			Port         int    `json:"port"`
+			LocalAddress string `json:"local_address"`
+		} `json:"listeners"`
+	}
+	if err := json.Unmarshal(b, &lbs); code != 200 || err != nil || len(lbs) != 1 || len(lbs[0].Listeners) != 1 {
+		t.Fatalf("load balancers: %d %s", code, b)
+	}
+	l := lbs[0]
+	_, port, _ := strings.Cut(l.Listeners[0].LocalAddress, "127.0.0.1:")
+	if l.Name != "web" || l.Listeners[0].Port != 80 || port == "" || port == "0" || l.DNSName != "web.lb.localhost:"+port {
+		t.Errorf("load balancer %+v", l)
+	}
+	code, b = f.do(t, "admin", "POST", "/api/v1/projects/default/target-groups/web-tg/targets",
+		map[string]any{"targets": []any{map[string]any{"id": "i-9"}, map[string]any{"id": "i-8", "port": 9000}}})
+	var th []struct {
+		ID    string `json:"id"`
+		Port  int    `json:"port"`
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal(b, &th); code != 200 || err != nil || len(th) != 2 ||
+		th[0].ID != "i-8" || th[0].Port != 9000 || th[1].ID != "i-9" || th[1].Port != 8000 {
+		t.Fatalf("register: %d %s", code, b)
+	}
+	code, b = f.do(t, "admin", "GET", "/api/v1/projects/default/load-balancers/web", nil)
+	if code != 200 || !strings.Contains(string(b), `"rules": []`) || !strings.Contains(string(b), `"id": "i-9"`) {
+		t.Errorf("load balancer detail: %d %s", code, b)
+	}
+	code, b = f.do(t, "admin", "GET", "/api/v1/projects/default/hosted-zones", nil)
+	var zones struct {
+		DNSAddress  string `json:"dns_address"`
+		HostedZones []struct {
+			Name string `json:"name"`
+		} `json:"hosted_zones"`
+	}
+	if err := json.Unmarshal(b, &zones); code != 200 || err != nil || !strings.HasPrefix(zones.DNSAddress, "127.0.0.1:") ||
+		len(zones.HostedZones) != 1 || zones.HostedZones[0].Name != "example.internal." {
+		t.Errorf("hosted zones: %d %s", code, b)
 	}
 }

@@ -20,6 +20,9 @@ import (
 
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/dnssvc"
+	"github.com/slipway/slipway/fleet"
+	"github.com/slipway/slipway/lbsvc"
 	"github.com/slipway/slipway/pipelinesvc"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/secret"
@@ -35,8 +38,14 @@ type Server struct {
 	Builds    *buildsvc.Service
 	Stacks    *stacksvc.Service
 	Pipelines *pipelinesvc.Service
-	Log       *slog.Logger
-	Registry  *prometheus.Registry
+	// LoadBalancers and DNS answer the read-mostly load balancer and DNS
+	// endpoints (and target registration).
+	LoadBalancers *lbsvc.Service
+	DNS           *dnssvc.Service
+	// Fleet answers instance groups and instances, and instances' signals.
+	Fleet    *fleet.Service
+	Log      *slog.Logger
+	Registry *prometheus.Registry
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -46,6 +55,9 @@ type Server struct {
 type route struct {
 	method, pattern string
 	handler         func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error
+	// instance routes take an instance's credential, which the handler
+	// checks and audits itself, instead of a user's token.
+	instance bool
 }
 
 func (s *Server) routes() []route {
@@ -101,6 +113,21 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/v1/projects/{project}/pipeline-executions/{id}", handler: s.getExecution},
 		{method: "POST", pattern: "/api/v1/projects/{project}/pipeline-executions/{id}/retry", handler: s.retryExecution},
 		{method: "POST", pattern: "/api/v1/projects/{project}/pipeline-executions/{id}/stop", handler: s.stopExecution},
+		{method: "GET", pattern: "/api/v1/projects/{project}/load-balancers", handler: s.listLoadBalancers},
+		{method: "GET", pattern: "/api/v1/projects/{project}/load-balancers/{name}", handler: s.getLoadBalancer},
+		{method: "GET", pattern: "/api/v1/projects/{project}/target-groups", handler: s.listTargetGroups},
+		{method: "GET", pattern: "/api/v1/projects/{project}/target-groups/{name}/targets", handler: s.targetHealth},
+		{method: "POST", pattern: "/api/v1/projects/{project}/target-groups/{name}/targets", handler: s.registerTargets},
+		{method: "POST", pattern: "/api/v1/projects/{project}/target-groups/{name}/targets/deregister", handler: s.deregisterTargets},
+		{method: "GET", pattern: "/api/v1/projects/{project}/hosted-zones", handler: s.listHostedZones},
+		{method: "GET", pattern: "/api/v1/projects/{project}/hosted-zones/{zone}", handler: s.getHostedZone},
+		{method: "GET", pattern: "/api/v1/projects/{project}/instance-groups", handler: s.listGroups},
+		{method: "GET", pattern: "/api/v1/projects/{project}/instance-groups/{name}", handler: s.getGroup},
+		{method: "PUT", pattern: "/api/v1/projects/{project}/instance-groups/{name}/desired-capacity", handler: s.setCapacity},
+		{method: "GET", pattern: "/api/v1/projects/{project}/instances/{id}", handler: s.getInstance},
+		{method: "GET", pattern: "/api/v1/projects/{project}/instances/{id}/console", handler: s.instanceConsole},
+		{method: "POST", pattern: "/api/v1/projects/{project}/instances/{id}/terminate", handler: s.terminateInstance},
+		{method: "POST", pattern: "/api/v1/instance/signal", handler: s.instanceSignal, instance: true},
 		{method: "GET", pattern: "/api/v1/users", handler: s.listUsers},
 		{method: "POST", pattern: "/api/v1/users", handler: s.createUser},
 		{method: "GET", pattern: "/api/v1/tokens", handler: s.listTokens},
@@ -178,7 +205,7 @@ func (s *Server) apiHandler(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		p, err := s.authenticate(r)
-		if err == nil && p == nil {
+		if err == nil && p == nil && !rt.instance {
 			err = &Error{Status: http.StatusUnauthorized, Code: "unauthenticated",
 				Message: "authentication required: send an API token as 'Authorization: Bearer TOKEN' (slipway token create)"}
 		}
@@ -192,7 +219,7 @@ func (s *Server) apiHandler(rt route) http.Handler {
 				s.Log.Error("request failed", "method", r.Method, "route", rt.pattern, "err", err)
 			}
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !rt.instance {
 			s.audit(r, p, r.Method+" "+rt.pattern, r.URL.Path, sw.status)
 		}
 	})
@@ -227,7 +254,9 @@ func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
 	} else if h != "" {
 		return nil, &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "unsupported Authorization scheme: use Bearer TOKEN"}
 	}
-	if token == "" {
+	// An instance's credential is no user's: it is checked by the one
+	// endpoint that takes it, and is anonymous everywhere else.
+	if token == "" || strings.HasPrefix(token, fleet.TokenPrefix) {
 		return nil, nil
 	}
 	p, err := s.Auth.Authenticate(r.Context(), token)

@@ -28,15 +28,18 @@ var allowed = map[string][]string{
 	"pipeline":        {"spell"},
 	"stack":           {"template"},
 	"bucket":          {"store", "store/storetest"},
-	"providers":       {"stack", "template", "repo", "bucket", "buildsvc", "pipeline", "pipelinesvc", "store", "store/storetest", "events", "jobs", "secret", "artifact"},
+	"providers":       {"stack", "template", "repo", "bucket", "buildsvc", "pipeline", "pipelinesvc", "lbsvc", "dnssvc", "fleet", "store", "store/storetest", "events", "jobs", "secret", "artifact"},
 	"stacksvc":        {"store", "store/storetest", "jobs", "stack", "template", "providers", "repo", "bucket", "buildsvc", "events", "secret", "artifact"},
 	"pipelinesvc":     {"store", "store/storetest", "jobs", "pipeline", "events", "repo", "artifact", "build", "buildspec", "buildsvc", "secret", "stack", "stacksvc", "template"},
-	"api":             {"store", "store/storetest", "auth", "repo", "secret", "buildsvc", "build", "artifact", "events", "jobs", "client", "stacksvc", "stack", "template", "providers", "bucket", "pipeline", "pipelinesvc"},
+	"api":             {"store", "store/storetest", "auth", "repo", "secret", "buildsvc", "build", "artifact", "events", "jobs", "client", "stacksvc", "stack", "template", "providers", "bucket", "pipeline", "pipelinesvc", "lbsvc", "dnssvc", "fleet"},
 	"cmd/slipway":     {"*"},
 	"e2e":             {"*"},
 	"archtest":        {},
 	"nameserver":      {},
 	"lb":              {},
+	"lbsvc":           {"store", "store/storetest", "events", "lb"},
+	"dnssvc":          {"store", "store/storetest", "events", "nameserver"},
+	"fleet":           {"store", "store/storetest"},
 }
 
 func TestImportsRunDownwards(t *testing.T) {

@@ -87,7 +87,10 @@ func (s *server) start() {
 	}
 	s.cmd = exec.Command(binary, append(args, s.extra...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.log
-	s.cmd.Env = append(gitEnv(s.t), s.env...)
+	// Load balancers and DNS on free ports, so that servers started side
+	// by side (and beside a developer's own) do not collide; s.env may
+	// say otherwise.
+	s.cmd.Env = append(append(gitEnv(s.t), "SLIPWAY_LB_PORT_MAP=80=0", "SLIPWAY_DNS_LISTEN=127.0.0.1:0"), s.env...)
 	if s.client == nil {
 		s.client = http.DefaultClient
 	}

@@ -227,7 +227,7 @@ func TestProjects_RepositoriesLiveInTheirProjectsNamespace(t *testing.T) {
 func TestUp_StartsWithTheEmbeddedDefaultsInTheWorkingDirectory(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	cmd := exec.Command(binary, "up", "--listen", addr)
+	cmd := exec.Command(binary, "up", "--listen", addr, "--lb-port-map", "80=0", "--dns-listen", "127.0.0.1:0")
 	cmd.Dir = dir
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out

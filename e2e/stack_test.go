@@ -73,7 +73,7 @@ func (s *server) stackResources(t *testing.T, name string) map[string]stackResou
 }
 
 // deployStack runs `slipway stack deploy` and returns its output and exit code.
-func (s *server) deployStack(t *testing.T, args ...string) (string, int) {
+func (s *server) deployStack(t testing.TB, args ...string) (string, int) {
 	t.Helper()
 	out, errs, err := s.cli(s.token, append([]string{"stack", "deploy"}, args...)...)
 	code := 0

@@ -169,6 +169,11 @@ func New(cfg Config) *Service {
 		busy: map[string]bool{}, backoff: map[string]time.Time{}}
 }
 
+// SetBalancer gives the service the load balancer its groups register
+// instances with; the two are made in turn, as each needs the other. Call
+// it before Run.
+func (s *Service) SetBalancer(b Balancer) { s.cfg.Balancer = b }
+
 // Runtime returns the runtime the service launches instances with.
 func (s *Service) Runtime() *Runtime { return s.rt }
 
@@ -924,8 +929,10 @@ func (s *Service) Terminate(ctx context.Context, projectID, id string, decrement
 	return s.Instance(ctx, projectID, id)
 }
 
-// WaitInService blocks until the group has at least n instances in service
-// of its current launch configuration, or ctx ends.
+// WaitInService blocks until the group has at least n instances in
+// service, or ctx ends. Instances of an earlier launch configuration count:
+// as on AWS, a new launch configuration applies to instances launched
+// after it.
 func (s *Service) WaitInService(ctx context.Context, projectID, name string, n int) error {
 	for {
 		g, err := s.Group(ctx, projectID, name)
@@ -938,7 +945,7 @@ func (s *Service) WaitInService(ctx context.Context, projectID, name string, n i
 		}
 		up := 0
 		for _, in := range ins {
-			if in.State == InService && in.LaunchConfiguration == g.LaunchConfiguration {
+			if in.State == InService {
 				up++
 			}
 		}

@@ -48,6 +48,12 @@ type FixedResponse struct {
 	StatusCode  int
 	ContentType string // default text/plain
 	MessageBody string
+	// ExpandPlaceholders expands #{host}, #{port}, #{path}, #{query} and
+	// #{protocol} in MessageBody as a redirect does. ELBv2 has no such
+	// option (its fixed responses are sent as written); the load balancer
+	// service uses it for its own answers, such as a 404 that names the
+	// Host nobody serves.
+	ExpandPlaceholders bool
 }
 
 // Redirect answers with a redirect built from the request. Every field may

@@ -32,6 +32,39 @@ type Options struct {
 	// target; default 256, enough for a few hundred concurrent clients
 	// without reconnecting.
 	MaxIdleConnsPerTarget int
+	// DialContext opens connections to targets, for proxied requests and
+	// health checks alike, given a target's Address (with the health
+	// check's port in place of the traffic port where the two differ). It
+	// lets a target's Address name something that is not a TCP address,
+	// such as a local instance reachable only through a Unix socket. Nil
+	// dials TCP with a net.Dialer. Each dial is bounded to 5 seconds; an
+	// error that is not a *net.OpError is wrapped in one (Op "dial"), so
+	// that a request whose connection failed is still retried on another
+	// target. The context given ends when the dial returns.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// dialTimeout bounds the opening of one connection to a target.
+const dialTimeout = 5 * time.Second
+
+// dialer returns the function that opens connections to targets.
+func (o Options) dialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if o.DialContext == nil {
+		return (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	}
+	dial := o.DialContext
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			if _, ok := errors.AsType[*net.OpError](err); !ok {
+				err = &net.OpError{Op: "dial", Net: network, Err: err}
+			}
+			return nil, err
+		}
+		return conn, nil
+	}
 }
 
 // LB is a load balancer: listeners, target groups and their health checks.
@@ -74,7 +107,7 @@ func New(opts Options) *LB {
 			// wait behind proxied traffic for a connection.
 			Transport: &http.Transport{
 				Proxy:               nil,
-				DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+				DialContext:         opts.dialer(),
 				MaxIdleConnsPerHost: 1,
 				IdleConnTimeout:     90 * time.Second,
 				DisableCompression:  true,

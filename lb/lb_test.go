@@ -749,3 +749,76 @@ func BenchmarkProxy(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
+
+// TestOptions_DialContextReachesTargetsForTrafficAndHealthChecks: targets
+// named by something other than a TCP address (local instances behind a
+// Unix socket) are reached through DialContext, by requests and probes
+// alike, and a dial error of its own kind still moves a request to another
+// target.
+func TestOptions_DialContextReachesTargetsForTrafficAndHealthChecks(t *testing.T) {
+	app := named(t, "app")
+	var mu sync.Mutex
+	dialled := map[string]int{}
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		mu.Lock()
+		dialled[address]++
+		mu.Unlock()
+		host, _, _ := net.SplitHostPort(address)
+		if host == "broken.instance" {
+			return nil, errors.New("instance socket missing")
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr(app))
+	}
+	hc := fastCheck
+	hc.Port = "9000"
+	lb, url := start(t, Config{
+		TargetGroups: []TargetGroup{{Name: "web", HealthCheck: hc}},
+		Listeners:    []Listener{{Address: "127.0.0.1:0", DefaultAction: forward("web")}},
+	}, Options{DialContext: dial})
+	lb.Register("web", Target{ID: "i-1", Address: "i-1.instance:8000"})
+	waitFor(t, "the target to become healthy through the dialer", func() bool { return stateOf(lb, "web", "i-1") == StateHealthy })
+	if code, body := get(t, http.DefaultClient, url+"/", ""); code != 200 || body != "app" {
+		t.Fatalf("through the dialer: %d %q", code, body)
+	}
+	mu.Lock()
+	probes, traffic := dialled["i-1.instance:9000"], dialled["i-1.instance:8000"]
+	mu.Unlock()
+	if probes == 0 || traffic == 0 {
+		t.Errorf("dialled %v: want the health check port 9000 for probes and 8000 for traffic", dialled)
+	}
+
+	// A broken target fails its dial with a plain error: the request goes
+	// to the other one, as with a refused TCP connection.
+	lb.Deregister("web", "i-1")
+	slow := HealthCheck{Interval: time.Hour, UnhealthyThreshold: 10}
+	if err := lb.Apply(Config{
+		TargetGroups: []TargetGroup{{Name: "web", HealthCheck: slow}},
+		Listeners:    []Listener{{Address: "127.0.0.1:0", DefaultAction: forward("web")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lb.Register("web", Target{ID: "a-broken", Address: "broken.instance:8000"}, Target{ID: "b-good", Address: "good.instance:8000"})
+	for i := range 4 {
+		if code, body := get(t, http.DefaultClient, url+"/", ""); code != 200 || body != "app" {
+			t.Fatalf("request %d with a broken target: %d %q", i, code, body)
+		}
+	}
+}
+
+func TestFixedResponse_ExpandsPlaceholdersOnlyWhenAsked(t *testing.T) {
+	_, url := start(t, Config{Listeners: []Listener{{
+		Address: "127.0.0.1:0",
+		Port:    80,
+		DefaultAction: Action{FixedResponse: &FixedResponse{StatusCode: 404,
+			MessageBody: "nobody serves #{host} on #{port} for #{path}", ExpandPlaceholders: true}},
+		Rules: []Rule{{Priority: 1, Conditions: []Condition{{Field: FieldPathPattern, Values: []string{"/raw"}}},
+			Action: Action{FixedResponse: &FixedResponse{StatusCode: 200, MessageBody: "#{host}"}}}},
+	}}}, Options{})
+	if code, body := get(t, http.DefaultClient, url+"/x", "shop.test:8081"); code != 404 || body != "nobody serves shop.test on 80 for /x" {
+		t.Errorf("expanded: %d %q", code, body)
+	}
+	if code, body := get(t, http.DefaultClient, url+"/raw", "shop.test"); code != 200 || body != "#{host}" {
+		t.Errorf("as written: %d %q", code, body)
+	}
+}

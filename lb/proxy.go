@@ -50,7 +50,11 @@ func (lb *LB) handler(li *listener) http.Handler {
 			}
 			w.Header().Set("Content-Type", ct)
 			w.WriteHeader(status)
-			io.WriteString(w, a.FixedResponse.MessageBody)
+			body := a.FixedResponse.MessageBody
+			if a.FixedResponse.ExpandPlaceholders {
+				body = placeholders(r, host, rt.port).Replace(body)
+			}
+			io.WriteString(w, body)
 		case a.Redirect != nil:
 			status = a.Redirect.StatusCode
 			http.Redirect(w, r, redirectURL(a.Redirect, r, host, rt.port), status)
@@ -87,16 +91,22 @@ func (lb *LB) handler(li *listener) http.Handler {
 	})
 }
 
+// placeholders expands ELBv2's #{...} placeholders for a request.
+func placeholders(r *http.Request, host, port string) *strings.Replacer {
+	return strings.NewReplacer(
+		"#{protocol}", "http", "#{host}", host, "#{port}", port,
+		"#{path}", r.URL.Path, "#{query}", r.URL.RawQuery,
+	)
+}
+
 // redirectURL expands a redirect action for a request, ELBv2-style.
 func redirectURL(rd *Redirect, r *http.Request, host, port string) string {
+	rep := placeholders(r, host, port)
 	expand := func(field, keep string) string {
 		if field == "" {
 			return keep
 		}
-		return strings.NewReplacer(
-			"#{protocol}", "http", "#{host}", host, "#{port}", port,
-			"#{path}", r.URL.Path, "#{query}", r.URL.RawQuery,
-		).Replace(field)
+		return rep.Replace(field)
 	}
 	proto := strings.ToLower(expand(rd.Protocol, "http"))
 	h := expand(rd.Host, host)
@@ -116,11 +126,8 @@ func redirectURL(rd *Redirect, r *http.Request, host, port string) string {
 // connections to a target are reused whichever listener a request came in on.
 func (lb *LB) newProxy() http.Handler {
 	base := &http.Transport{
-		Proxy: nil, // targets are local; an environment proxy would be wrong
-		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		Proxy:               nil, // targets are local; an environment proxy would be wrong
+		DialContext:         lb.opts.dialer(),
 		MaxIdleConns:        0, // bounded per target instead
 		MaxIdleConnsPerHost: lb.opts.MaxIdleConnsPerTarget,
 		IdleConnTimeout:     90 * time.Second,

@@ -13,6 +13,9 @@ import (
 
 	"github.com/slipway/slipway/bucket"
 	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/dnssvc"
+	"github.com/slipway/slipway/fleet"
+	"github.com/slipway/slipway/lbsvc"
 	"github.com/slipway/slipway/pipelinesvc"
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/stack"
@@ -28,6 +31,13 @@ type Deps struct {
 	Builds  *buildsvc.Service
 	// Pipelines makes AWS::CodePipeline::Pipeline resources.
 	Pipelines *pipelinesvc.Service
+	// LoadBalancers makes the AWS::ElasticLoadBalancingV2::* resources.
+	LoadBalancers *lbsvc.Service
+	// DNS makes AWS::Route53::HostedZone and RecordSet resources.
+	DNS *dnssvc.Service
+	// Fleet makes AWS::AutoScaling::AutoScalingGroup and
+	// LaunchConfiguration resources.
+	Fleet *fleet.Service
 	// BaseURL returns the server's external URL (scheme://host[:port], no
 	// trailing slash), from which clone URLs are made.
 	BaseURL func() string
@@ -49,6 +59,14 @@ func Register(reg *stack.Registry, d Deps) {
 	reg.Register(s3BucketType, &s3Bucket{d: &d})
 	reg.Register(codeBuildType, &codeBuildProject{d: &d})
 	reg.Register(codePipelineType, &codePipeline{d: &d})
+	reg.Register(loadBalancerType, &loadBalancer{d: &d})
+	reg.Register(listenerType, &listener{d: &d})
+	reg.Register(listenerRuleType, &listenerRule{d: &d})
+	reg.Register(targetGroupType, &targetGroup{d: &d})
+	reg.Register(hostedZoneType, &hostedZone{d: &d})
+	reg.Register(recordSetType, &recordSet{d: &d})
+	reg.Register(autoScalingGroupType, &autoScalingGroup{d: &d})
+	reg.Register(launchConfigurationType, &launchConfiguration{d: &d})
 	for typ, t := range modelledTypes {
 		reg.Register(typ, &modelled{d: &d, t: t})
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -20,7 +21,13 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRoot().ExecuteContext(ctx)
+	root := newRoot()
+	// Inside a local instance the binary is also /opt/aws/bin/cfn-signal.
+	if filepath.Base(os.Args[0]) == "cfn-signal" {
+		root = cfnSignalCommand()
+		root.SilenceUsage, root.SilenceErrors = true, true
+	}
+	err := root.ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		var ce *client.Error
@@ -57,6 +64,7 @@ func newRoot() *cobra.Command {
 		projectCommand(g), teamCommand(g), grantCommand(g), auditCommand(g), buildCommand(g), logsCommand(g),
 		secretCommand(g), paramCommand(g), stackCommand(g), signalCommand(g),
 		pipelineCommand(g), decisionCommand(g, true), decisionCommand(g, false),
+		lbCommand(g), dnsCommand(g), fleetCommand(g), instanceInitCommand(), cfnSignalCommand(),
 	)
 	return root
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,8 +27,10 @@ import (
 	"github.com/slipway/slipway/bucket"
 	"github.com/slipway/slipway/build"
 	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/dnssvc"
 	"github.com/slipway/slipway/events"
 	"github.com/slipway/slipway/jobs"
+	"github.com/slipway/slipway/lbsvc"
 	"github.com/slipway/slipway/pipeline"
 	"github.com/slipway/slipway/pipelinesvc"
 	"github.com/slipway/slipway/providers"
@@ -36,6 +39,7 @@ import (
 	"github.com/slipway/slipway/stack"
 	"github.com/slipway/slipway/stacksvc"
 	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/template"
 )
 
 type serverConfig struct {
@@ -46,6 +50,11 @@ type serverConfig struct {
 	configFile             string
 	artifactStore          string
 	dockerNetwork          string
+	lbListenHost           string
+	lbPortMap              string
+	lbAccessLog            bool
+	dnsListen              string
+	keepInstances          bool
 }
 
 func serverCommand(up bool) *cobra.Command {
@@ -81,7 +90,30 @@ func serverCommand(up bool) *cobra.Command {
 	f.StringVar(&cfg.configFile, "config", "", "YAML config file")
 	f.StringVar(&cfg.artifactStore, "artifact-store", "", "where artifacts go: empty for DATA/artifacts, or s3://BUCKET/PREFIX?endpoint=URL&region=R&path-style=true (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the AWS SDK's usual chain)")
 	f.StringVar(&cfg.dockerNetwork, "docker-network", "none", "network of build containers when a project's image runs on Docker: none, bridge, host or a network of the engine")
+	f.StringVar(&cfg.lbListenHost, "lb-listen-host", "127.0.0.1", "host that load balancer listener ports are served on")
+	f.StringVar(&cfg.lbPortMap, "lb-port-map", "80=8081,443=8444", "local ports (or HOST:PORT) serving load balancer listener ports that need privileges, as LISTENER=LOCAL,...; other listener ports are served as they are; 0 picks a free port")
+	f.BoolVar(&cfg.lbAccessLog, "lb-access-log", false, "log every request through the load balancers (at info level)")
+	f.BoolVar(&cfg.keepInstances, "keep-instances", false, "leave local instances running when the server stops, for the next start to adopt (by default they are stopped, and replaced at the next start)")
+	f.StringVar(&cfg.dnsListen, "dns-listen", "127.0.0.1:8053", "UDP and TCP address the DNS server answers for hosted zones on; empty runs none")
 	return cmd
+}
+
+// parsePortMap reads --lb-port-map: "80=8081,443=127.0.0.1:8444".
+func parsePortMap(spec string) (map[int]string, error) {
+	out := map[int]string{}
+	for part := range strings.SplitSeq(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		from, to, ok := strings.Cut(part, "=")
+		port, err := strconv.Atoi(strings.TrimSpace(from))
+		if !ok || err != nil || port < 1 || port > 65535 || strings.TrimSpace(to) == "" {
+			return nil, fmt.Errorf("--lb-port-map %q: write LISTENER-PORT=LOCAL-PORT (or =HOST:PORT), several separated by commas, as in 80=8081,443=8444", part)
+		}
+		out[port] = strings.TrimSpace(to)
+	}
+	return out, nil
 }
 
 // resolveFlags fills every flag not given on the command line from
@@ -241,9 +273,43 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 			WorkDir: filepath.Join(dataDir, "sources")},
 	}})
 	pipelines.Register(engine)
+	portMap, err := parsePortMap(cfg.lbPortMap)
+	if err != nil {
+		return err
+	}
+	var accessLog *slog.Logger
+	if cfg.lbAccessLog {
+		accessLog = log.With("component", "lb")
+	}
+	pseudo := template.DefaultPseudo("")
+	lbCfg := lbsvc.Config{
+		Partition: pseudo.Partition, Region: pseudo.Region, AccountID: pseudo.AccountID,
+		ListenHost: cfg.lbListenHost, PortMap: portMap, Bus: bus, Registerer: reg, Log: log, AccessLog: accessLog,
+	}
+	fleetSvc, runDir, err := newFleet(db, dataDir, log)
+	if err != nil {
+		return err
+	}
+	// Instance targets are reached through the instances' forwarders:
+	// each may live in a network namespace of its own.
+	lbCfg.Dial = fleetSvc.Dial
+	loadBalancers, err := lbsvc.New(db, lbCfg)
+	if err != nil {
+		return err
+	}
+	fleetSvc.SetBalancer(fleetBalancer{loadBalancers})
+	// DNS aliases of load balancers answer with their address, and their
+	// names route requests to them: the two services meet only here.
+	dnsSvc, err := dnssvc.New(db, dnssvc.Config{Listen: cfg.dnsListen, Bus: bus, Log: log,
+		AliasAddrs: loadBalancers.AliasAddrs, OnAliasesChanged: loadBalancers.SetAliases})
+	if err != nil {
+		return err
+	}
 	providers.Register(resources, providers.Deps{Repos: repos, Buckets: bucket.NewService(db), Builds: builds, Pipelines: pipelines,
+		LoadBalancers: loadBalancers, DNS: dnsSvc, Fleet: fleetSvc,
 		BaseURL: func() string { return baseURL }})
-	srv := &api.Server{Auth: authSvc, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipelines, Log: log, Registry: reg}
+	srv := &api.Server{Auth: authSvc, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipelines,
+		LoadBalancers: loadBalancers, DNS: dnsSvc, Fleet: fleetSvc, Log: log, Registry: reg}
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -265,13 +331,21 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	}
 	url := scheme + "://" + ln.Addr().String()
 	baseURL = url
-	log.Info("slipway started", "url", url, "data", cfg.data, "database", string(db.Dialect()), "version", version)
+	log.Info("slipway started", "url", url, "data", cfg.data, "database", string(db.Dialect()), "version", version,
+		"lb_port_80", loadBalancers.ListenerAddress(80), "dns", dnsSvc.Addr())
 	printWelcome(url, tokenFile, firstToken != "", up)
+	lbAddr := loadBalancers.ListenerAddress(80)
+	_, lbPort, _ := net.SplitHostPort(lbAddr)
+	fmt.Printf("Load balancers' listener port 80 is served on %s: http://NAME.lb.localhost:%s reaches the one named NAME.\n", lbAddr, lbPort)
+	if a := dnsSvc.Addr(); a != "" {
+		host, port, _ := net.SplitHostPort(a)
+		fmt.Printf("Hosted zones are answered on %s: dig @%s -p %s NAME\n", a, host, port)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 4) // one per run below
+	errc := make(chan error, 8) // one per run below
 	run := func(name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -285,6 +359,28 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	run("events", bus.Run)
 	run("jobs", engine.Run)
 	run("pipeline triggers", func(ctx context.Context) error { return pipelines.WatchPushes(ctx, bus) })
+	run("load balancers", loadBalancers.Run)
+	run("dns", dnsSvc.Run)
+	run("fleet", fleetSvc.Run)
+	// Processes inside local instances reach the API on a Unix socket
+	// (their network is their own); they authenticate like anyone else.
+	uln, err := listenUnix(filepath.Join(runDir, "api.sock"))
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
+	ihs := &http.Server{Handler: hs.Handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
+	run("instance api", func(ctx context.Context) error {
+		go func() {
+			<-ctx.Done()
+			_ = ihs.Close()
+		}()
+		if err := ihs.Serve(uln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
 	run("http", func(ctx context.Context) error {
 		go func() {
 			<-ctx.Done()
@@ -300,6 +396,13 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	<-ctx.Done()
 	log.Info("slipway stopping")
 	wg.Wait()
+	if !cfg.keepInstances {
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := fleetSvc.StopAll(sctx); err != nil {
+			log.Error("stop local instances", "err", err)
+		}
+		scancel()
+	}
 	close(errc)
 	return <-errc
 }

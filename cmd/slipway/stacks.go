@@ -951,7 +951,15 @@ func signalCommand(g *globals) *cobra.Command {
 			if status != "SUCCESS" && status != "FAILURE" {
 				return fmt.Errorf("--status %q: use SUCCESS or FAILURE", status)
 			}
-			if err := g.client().SignalResource(cmd.Context(), g.proj(), stackFlag, resource, status, uniqueID); err != nil {
+			// Inside a local instance, with no token of a user, the
+			// instance's own credential signals.
+			if ic, _, ok, err := instanceClient(); err != nil {
+				return err
+			} else if ok && first(g.token, os.Getenv("SLIPWAY_TOKEN")) == "" {
+				if err := ic.InstanceSignal(cmd.Context(), stackFlag, resource, status, uniqueID); err != nil {
+					return err
+				}
+			} else if err := g.client().SignalResource(cmd.Context(), g.proj(), stackFlag, resource, status, uniqueID); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Sent %s to %s of stack %s\n", status, resource, stackFlag)

@@ -1,0 +1,40 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// BenchmarkLaunchToInService measures a local instance's launch, from the
+// call to the moment its init reports it set up (the instance is then in
+// service, its user data running), and reports the median.
+func BenchmarkLaunchToInService(b *testing.B) {
+	rt := newRuntime(b)
+	ctx := context.Background()
+	var took []time.Duration
+	mode := ""
+	for i := 0; b.Loop(); i++ {
+		id := fmt.Sprintf("i-bench%d", i)
+		if err := rt.Prepare(id, []byte("#!/bin/sh\nexit 0\n"), InstanceConfig{InstanceID: id}); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		p, err := rt.Launch(ctx, Spec{ID: id, Hostname: id, DataDir: rt.DataDir, RunDir: rt.RunDir})
+		took = append(took, time.Since(start))
+		if err != nil {
+			b.Fatal(err)
+		}
+		mode = p.Mode
+		b.StopTimer()
+		rt.Stop(ctx, p, time.Second)
+		_ = rt.Remove(id)
+		b.StartTimer()
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(took[len(took)*9/10].Microseconds())/1000, "p90-ms")
+	b.Logf("mode %s", mode)
+}
