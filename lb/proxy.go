@@ -148,9 +148,10 @@ func (lb *LB) newProxy() http.Handler {
 			pr.Out.Header.Set("X-Forwarded-Port", x.port)
 		},
 		Transport: &retryTransport{lb: lb, base: base},
-		// Flush every write at once: streamed responses (server-sent events,
-		// long polls, progress output) must not sit in a buffer.
-		FlushInterval: -1,
+		// No FlushInterval: a response of unknown length (streamed: server-
+		// sent events, long polls, progress output) is flushed at every
+		// write by ReverseProxy itself, and one of known length goes out in
+		// as few writes as its size allows, not one per copy.
 		BufferPool:    newBufferPool(),
 		ModifyResponse: func(res *http.Response) error {
 			res.Request.Context().Value(exchangeKey{}).(*exchange).status = res.StatusCode
