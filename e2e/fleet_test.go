@@ -20,7 +20,9 @@ import (
 // the seed's: an Auto Scaling group of two instances whose user data
 // starts a web server on the fixed port 8000 and signals the stack, behind
 // a load balancer, with a record set naming it.
-const fleetTemplate = `Resources:
+const fleetTemplate = `Parameters:
+  Version: {Type: String, Default: v1}
+Resources:
   LaunchConfig:
     Type: AWS::AutoScaling::LaunchConfiguration
     Properties:
@@ -30,13 +32,19 @@ const fleetTemplate = `Resources:
         Fn::Base64: !Sub |
           #!/bin/sh
           mkdir -p /opt/www
-          echo "instance $(hostname)" > /opt/www/index.html
+          echo "instance $(hostname) ${Version}" > /opt/www/index.html
           busybox httpd -p 8000 -h /opt/www
           /opt/aws/bin/cfn-signal -e $? --stack ${AWS::StackName} --resource WebGroup --region ${AWS::Region}
   WebGroup:
     Type: AWS::AutoScaling::AutoScalingGroup
     CreationPolicy:
       ResourceSignal: {Count: 2, Timeout: PT2M}
+    UpdatePolicy:
+      AutoScalingRollingUpdate:
+        MinInstancesInService: 1
+        MaxBatchSize: 1
+        PauseTime: PT2M
+        WaitOnResourceSignals: true
     Properties:
       LaunchConfigurationName: !Ref LaunchConfig
       MinSize: "2"
@@ -111,18 +119,25 @@ func instanceProcs(t *testing.T, data string) map[string]int {
 }
 
 // curlHosts sends n requests with the real curl and counts the instances
-// that answered; a failed request fails the test.
+// that answered ("instance ID VERSION"); a failed request fails the test.
 func curlHosts(t *testing.T, n int, args ...string) map[string]int {
 	t.Helper()
 	seen := map[string]int{}
 	for range n {
-		out, err := exec.Command("curl", append([]string{"-sS", "--fail", "--max-time", "5"}, args...)...).CombinedOutput()
+		out, err := curl(args...)
 		if err != nil {
 			t.Fatalf("curl %v: %v\n%s", args, err, out)
 		}
-		seen[strings.TrimSpace(strings.TrimPrefix(string(out), "instance "))]++
+		if f := strings.Fields(out); len(f) == 3 {
+			seen[f[1]]++
+		}
 	}
 	return seen
+}
+
+func curl(args ...string) (string, error) {
+	out, err := exec.Command("curl", append([]string{"-sS", "--fail", "--max-time", "5"}, args...)...).CombinedOutput()
+	return string(out), err
 }
 
 type groupView struct {
@@ -245,6 +260,49 @@ func TestFleetStack_TwoInstancesBehindALoadBalancerReplacedWhenTheyFailAndGoneWi
 	if _, ok := instanceProcs(t, s.data)[victim]; ok {
 		t.Errorf("the replaced instance %s still runs", victim)
 	}
+
+	// A new version changes the user data, so the launch configuration is
+	// replaced and the rolling update replaces the instances one at a
+	// time, each signalling, with one always in service: no request fails.
+	failures, served := 0, 0
+	versions := map[string]int{}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			out, err := curl(url + "/")
+			if err != nil {
+				failures++
+				t.Logf("failed during the rolling update: %v %s", err, out)
+				continue
+			}
+			served++
+			if f := strings.Fields(out); len(f) == 3 {
+				versions[f[2]]++
+			}
+		}
+	}()
+	out, code := s.deployStack(t, "web", "--template", tpl, "--parameter-overrides", "Version=v2")
+	close(stop)
+	<-stopped
+	if code != 0 || !strings.Contains(out, "UPDATE_COMPLETE") {
+		t.Fatalf("rolling update (exit %d):\n%s", code, out)
+	}
+	if failures != 0 || served == 0 {
+		t.Errorf("%d requests failed and %d were served during the rolling update", failures, served)
+	}
+	for range 8 {
+		out, err := curl(url + "/")
+		if f := strings.Fields(out); err != nil || len(f) != 3 || f[2] != "v2" {
+			t.Errorf("after the rolling update: %q %v", out, err)
+		}
+	}
+	t.Logf("during the rolling update: %d requests served, versions %v", served, versions)
 
 	if _, errs, err := s.cli(s.token, "stack", "delete", "web", "--yes"); err != nil {
 		t.Fatalf("delete: %v\n%s", err, errs)

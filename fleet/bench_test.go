@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -13,6 +14,11 @@ import (
 // service, its user data running), and reports the median.
 func BenchmarkLaunchToInService(b *testing.B) {
 	rt := newRuntime(b)
+	// The slipway binary is the init in production; the test binary,
+	// smaller, starts faster. SLIPWAY_BINARY measures the real one.
+	if exe := os.Getenv("SLIPWAY_BINARY"); exe != "" {
+		rt.Exe = exe
+	}
 	ctx := context.Background()
 	var took []time.Duration
 	mode := ""

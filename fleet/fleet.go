@@ -118,6 +118,9 @@ type Balancer interface {
 	// Unhealthy reports whether the target group's health checks failed
 	// the instance, and why.
 	Unhealthy(ctx context.Context, targetGroup, instanceID string) (bool, string)
+	// Healthy reports whether the instance passed the target group's
+	// health checks and takes traffic.
+	Healthy(ctx context.Context, targetGroup, instanceID string) bool
 }
 
 // Config is a Service's dependencies.
@@ -969,4 +972,173 @@ func (s *Service) Dial(ctx context.Context, id string, port int) (net.Conn, erro
 // configuration file is config sees it.
 func InstanceSocket(config string) string {
 	return filepath.Join(filepath.Dir(config), "server", "api.sock")
+}
+
+// RollingPolicy is an UpdatePolicy's AutoScalingRollingUpdate.
+type RollingPolicy struct {
+	// MinInService is how many instances stay in service throughout.
+	MinInService int
+	// MaxBatch is how many instances are replaced at a time (at least 1).
+	MaxBatch int
+	// Pause follows each batch; with signals it is how long to wait for
+	// the batch's signals.
+	Pause time.Duration
+}
+
+// rollingWait bounds how long a batch's new instances may take to come
+// into service.
+const rollingWait = 5 * time.Minute
+
+// RollingReplace replaces the group's instances of earlier launch
+// configurations in batches of p.MaxBatch, never leaving fewer than
+// p.MinInService in service: a batch is terminated first (its instances
+// drained) when the rest suffice, else new instances are launched first.
+// After each batch's new instances are in service, signals (when not nil)
+// waits for their success signals, or the pause passes.
+func (s *Service) RollingReplace(ctx context.Context, projectID, name string, p RollingPolicy, signals func(ctx context.Context, ids []string) error) error {
+	if p.MaxBatch < 1 {
+		p.MaxBatch = 1
+	}
+	for {
+		g, err := s.Group(ctx, projectID, name)
+		if err != nil {
+			return err
+		}
+		ins, err := s.Instances(ctx, g.ID)
+		if err != nil {
+			return err
+		}
+		var old []*Instance
+		before := map[string]bool{}
+		for _, in := range ins {
+			if in.State != Pending && in.State != InService {
+				continue
+			}
+			if in.LaunchConfiguration != g.LaunchConfiguration {
+				old = append(old, in)
+			} else {
+				before[in.ID] = true
+			}
+		}
+		if len(old) == 0 {
+			return nil
+		}
+		batch := min(p.MaxBatch, len(old))
+		surge := g.Desired-batch < p.MinInService
+		if surge {
+			// Launch first: the group may exceed its MaxSize meanwhile, as
+			// Auto Scaling's does during a rolling update.
+			if _, err := s.db.ExecContext(ctx, "UPDATE instance_groups SET desired = ? WHERE id = ?", g.Desired+batch, g.ID); err != nil {
+				return err
+			}
+		} else {
+			for _, in := range old[:batch] {
+				s.setState(ctx, in.ID, Terminating, in.Health, "rolling update to launch configuration "+g.LaunchConfiguration)
+			}
+		}
+		s.poke()
+		fresh, err := s.waitFresh(ctx, g, before, batch)
+		if surge {
+			// Back to the desired capacity: scaling in takes the instances
+			// of the old launch configuration first.
+			if _, uerr := s.db.ExecContext(context.WithoutCancel(ctx), "UPDATE instance_groups SET desired = ? WHERE id = ?", g.Desired, g.ID); uerr != nil && err == nil {
+				err = uerr
+			}
+			s.poke()
+		}
+		if err != nil {
+			return err
+		}
+		s.log.Info("fleet: rolling update batch in service", "group", g.Name, "instances", fresh)
+		switch {
+		case signals != nil:
+			if err := signals(ctx, fresh); err != nil {
+				return err
+			}
+		case p.Pause > 0:
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(p.Pause):
+			}
+		}
+		if surge {
+			// The old batch goes before the next one starts.
+			if err := s.waitGone(ctx, g, old[:batch]); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// waitFresh waits until n instances of g's launch configuration that are
+// not in before are in service and healthy in g's target groups, and
+// returns their IDs.
+func (s *Service) waitFresh(ctx context.Context, g *Group, before map[string]bool, n int) ([]string, error) {
+	deadline := time.Now().Add(rollingWait)
+	for {
+		ins, err := s.Instances(ctx, g.ID)
+		if err != nil {
+			return nil, err
+		}
+		var fresh []string
+		for _, in := range ins {
+			if in.State == InService && in.LaunchConfiguration == g.LaunchConfiguration && !before[in.ID] && s.takesTraffic(ctx, g, in.ID) {
+				fresh = append(fresh, in.ID)
+			}
+		}
+		if len(fresh) >= n {
+			return fresh, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("group %s: %d of %d new instances of launch configuration %s in service after %s; see slipway fleet get %s --all",
+				g.Name, len(fresh), n, g.LaunchConfiguration, rollingWait, g.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// takesTraffic reports whether every target group of g has found the
+// instance healthy: a rolling update goes on only once the new instances
+// serve, so the load balancer always has some to send to.
+func (s *Service) takesTraffic(ctx context.Context, g *Group, id string) bool {
+	if s.cfg.Balancer == nil {
+		return true
+	}
+	for _, tg := range g.TargetGroups {
+		if !s.cfg.Balancer.Healthy(ctx, tg, id) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitGone waits until the instances have left service.
+func (s *Service) waitGone(ctx context.Context, g *Group, gone []*Instance) error {
+	for {
+		ins, err := s.Instances(ctx, g.ID)
+		if err != nil {
+			return err
+		}
+		left := 0
+		for _, in := range ins {
+			for _, o := range gone {
+				if in.ID == o.ID && (in.State == Pending || in.State == InService) {
+					left++
+				}
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

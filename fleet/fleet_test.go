@@ -44,6 +44,12 @@ func (b *recordingBalancer) Deregister(_ context.Context, tg, id string, wait bo
 	return nil
 }
 
+func (b *recordingBalancer) Healthy(_ context.Context, tg, id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.registered[tg+"/"+id] && !b.failing[id]
+}
+
 func (b *recordingBalancer) has(tg, id string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -295,5 +301,84 @@ func TestFleet_AnInstanceCredentialNamesItsInstanceAndGroup(t *testing.T) {
 	})
 	if _, _, err := f.svc.Authenticate(ctx, cfg.Token); err == nil {
 		t.Error("a terminated instance's credential still works")
+	}
+}
+
+func TestFleet_RollingReplaceKeepsTheMinimumInServiceAndSignalsEachBatch(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		minInService int
+	}{
+		{"terminate first", 1},
+		{"launch first", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := storetest.SQLite(t)
+			b := &recordingBalancer{registered: map[string]bool{}, failing: map[string]bool{}}
+			f := newFixture(t, db, b)
+			ctx := context.Background()
+			g := f.group(t, "roll", 2, "tg-1")
+			if err := f.svc.WaitInService(ctx, f.project, "roll", 2); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.CreateLaunchConfiguration(ctx, LaunchConfiguration{ProjectID: f.project, Name: "roll-v2",
+				ImageID: "ami-local", InstanceType: "t3.micro", UserData: sleeperUserData}); err != nil {
+				t.Fatal(err)
+			}
+			upd := *g
+			upd.LaunchConfiguration = "roll-v2"
+			if _, err := f.svc.UpdateGroup(ctx, upd); err != nil {
+				t.Fatal(err)
+			}
+			// A new launch configuration alone replaces nothing.
+			time.Sleep(100 * time.Millisecond)
+			for _, in := range f.live(t, g) {
+				if in.LaunchConfiguration != "roll-lc" {
+					t.Fatalf("%s launched from %s before the rolling update", in.ID, in.LaunchConfiguration)
+				}
+			}
+			// Watch the instances that take traffic all along.
+			stop := make(chan struct{})
+			lowest := make(chan int)
+			go func() {
+				low := 2
+				for {
+					select {
+					case <-stop:
+						lowest <- low
+						return
+					case <-time.After(5 * time.Millisecond):
+					}
+					n := 0
+					for _, in := range f.live(t, g) {
+						if b.Healthy(ctx, "tg-1", in.ID) {
+							n++
+						}
+					}
+					low = min(low, n)
+				}
+			}()
+			var batches [][]string
+			err := f.svc.RollingReplace(ctx, f.project, "roll", RollingPolicy{MinInService: tc.minInService, MaxBatch: 1},
+				func(_ context.Context, ids []string) error {
+					batches = append(batches, ids)
+					return nil
+				})
+			close(stop)
+			low := <-lowest
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(batches) != 2 || len(batches[0]) != 1 || len(batches[1]) != 1 {
+				t.Errorf("signalled batches %v, want two of one", batches)
+			}
+			eventually(t, "two instances of the new configuration only", func() bool {
+				live := f.live(t, g)
+				return len(live) == 2 && live[0].LaunchConfiguration == "roll-v2" && live[1].LaunchConfiguration == "roll-v2"
+			})
+			if low < tc.minInService {
+				t.Errorf("%d instances took traffic at the lowest, want at least %d", low, tc.minInService)
+			}
+		})
 	}
 }

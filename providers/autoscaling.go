@@ -239,10 +239,71 @@ func (p *autoScalingGroup) Update(ctx context.Context, r *stack.Request) (*stack
 	if err != nil {
 		return nil, err
 	}
+	// A new launch configuration replaces the running instances only under
+	// an AutoScalingRollingUpdate, as on AWS; otherwise it applies to the
+	// instances launched from now on.
+	if policy, ok, err := rollingPolicy(r); err != nil {
+		return nil, err
+	} else if ok && read(r).str("LaunchConfigurationName") != fmt.Sprint(r.Previous["LaunchConfigurationName"]) {
+		var signals func(ctx context.Context, ids []string) error
+		if policy.wait && r.WaitSignals != nil {
+			signals = func(ctx context.Context, ids []string) error { return r.WaitSignals(ctx, len(ids), policy.Pause, ids...) }
+		}
+		if err := p.d.Fleet.RollingReplace(ctx, r.ProjectID, made.Name, policy.RollingPolicy, signals); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.d.Fleet.WaitInService(ctx, r.ProjectID, made.Name, made.Desired); err != nil {
 		return nil, err
 	}
 	return &stack.Outcome{PhysicalID: made.Name}, nil
+}
+
+// rolling is an AutoScalingRollingUpdate as read from a template.
+type rolling struct {
+	fleet.RollingPolicy
+	wait bool // WaitOnResourceSignals
+}
+
+// rollingPolicy reads UpdatePolicy.AutoScalingRollingUpdate: MaxBatchSize
+// (default 1), MinInstancesInService (default 0), PauseTime (default PT0S,
+// or PT5M with WaitOnResourceSignals, when it bounds the wait for signals).
+func rollingPolicy(r *stack.Request) (rolling, bool, error) {
+	ru, ok := r.UpdatePolicy["AutoScalingRollingUpdate"].(map[string]any)
+	if !ok {
+		return rolling{}, false, nil
+	}
+	pol := rolling{RollingPolicy: fleet.RollingPolicy{MaxBatch: 1}}
+	num := func(key string, into *int) error {
+		v, ok := ru[key]
+		if !ok {
+			return nil
+		}
+		n, err := strconv.Atoi(fmt.Sprint(v))
+		if err != nil || n < 0 {
+			return fmt.Errorf("UpdatePolicy AutoScalingRollingUpdate %s %v: give a whole number", key, v)
+		}
+		*into = n
+		return nil
+	}
+	if err := num("MaxBatchSize", &pol.MaxBatch); err != nil {
+		return pol, false, err
+	}
+	if err := num("MinInstancesInService", &pol.MinInService); err != nil {
+		return pol, false, err
+	}
+	pol.wait = fmt.Sprint(ru["WaitOnResourceSignals"]) == "true"
+	if pol.wait {
+		pol.Pause = 5 * time.Minute
+	}
+	if v, ok := ru["PauseTime"]; ok {
+		d, err := stack.ParseISODuration(fmt.Sprint(v))
+		if err != nil {
+			return pol, false, fmt.Errorf("UpdatePolicy AutoScalingRollingUpdate PauseTime: %w", err)
+		}
+		pol.Pause = d
+	}
+	return pol, true, nil
 }
 
 // Delete terminates the group's instances (deregistered from their target

@@ -91,8 +91,10 @@ type State interface {
 	Outputs(ctx context.Context, outs []template.OutputValue) error
 	// Import returns the value of another stack's export.
 	Import(ctx context.Context, name string) (string, error)
-	// WaitSignals waits for a resource's success signals (CreationPolicy).
-	WaitSignals(ctx context.Context, logical string, count int, timeout time.Duration) error
+	// WaitSignals waits for a resource's success signals (CreationPolicy);
+	// with from, only signals of those unique IDs count (an update's new
+	// instances).
+	WaitSignals(ctx context.Context, logical string, count int, timeout time.Duration, from ...string) error
 	// NewID returns a fresh record ID.
 	NewID() string
 }
@@ -434,7 +436,15 @@ func (r *run) apply(ctx context.Context, t *Target, conds map[string]bool, logic
 			return r.replace(ctx, t, conds, p, schema, &base, cur)
 		}
 	}
-	return r.update(ctx, p, &base, cur)
+	var policy map[string]any
+	if res.UpdatePolicy != nil {
+		v, err := t.Template.EvalNode(r.env(ctx, t), conds, res.UpdatePolicy)
+		if err != nil {
+			return r.fail(ctx, cur, UpdateFailed, fmt.Errorf("UpdatePolicy: %w", err))
+		}
+		policy, _ = v.(map[string]any)
+	}
+	return r.update(ctx, p, &base, cur, policy)
 }
 
 // replacedMatching finds the old side of a replacement whose properties
@@ -507,7 +517,7 @@ func (r *run) waitSignals(ctx context.Context, t *Target, conds map[string]bool,
 	return r.state.WaitSignals(ctx, rec.Logical, count, timeout)
 }
 
-func (r *run) update(ctx context.Context, p Provider, base *Resource, cur *Resource) error {
+func (r *run) update(ctx context.Context, p Provider, base *Resource, cur *Resource, policy map[string]any) error {
 	if err := checkProperties(p.Schema(), base.Properties); err != nil {
 		return r.fail(ctx, cur, UpdateFailed, err)
 	}
@@ -515,7 +525,15 @@ func (r *run) update(ctx context.Context, p Provider, base *Resource, cur *Resou
 		return err
 	}
 	req := r.request(cur)
-	req.Previous, req.Properties = cur.Properties, base.Properties
+	req.Previous, req.Properties, req.UpdatePolicy = cur.Properties, base.Properties, policy
+	req.WaitSignals = func(ctx context.Context, count int, timeout time.Duration, from ...string) error {
+		if err := r.state.Event(ctx, &Event{Logical: cur.Logical, PhysicalID: cur.PhysicalID, Type: cur.Type, Status: UpdateInProgress,
+			Reason: fmt.Sprintf("Waiting for %d success signal(s) within %s from %s", count, timeout, strings.Join(from, ", ")),
+			At:     r.now()}); err != nil {
+			return err
+		}
+		return r.state.WaitSignals(ctx, cur.Logical, count, timeout, from...)
+	}
 	out, err := p.Update(ctx, req)
 	if err != nil {
 		return r.fail(ctx, cur, UpdateFailed, err)

@@ -194,7 +194,7 @@ func (m *memState) Import(_ context.Context, name string) (string, error) {
 	return "", fmt.Errorf("No export named %s found", name)
 }
 
-func (m *memState) WaitSignals(_ context.Context, logical string, _ int, _ time.Duration) error {
+func (m *memState) WaitSignals(_ context.Context, logical string, _ int, _ time.Duration, _ ...string) error {
 	if m.signals != nil {
 		return m.signals(logical)
 	}

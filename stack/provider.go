@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Update says what a change of a property does to the resource.
@@ -62,6 +63,13 @@ type Request struct {
 	Properties map[string]any
 	// Previous are the properties of the resource as it was (Update only).
 	Previous map[string]any
+	// UpdatePolicy is the resource's UpdatePolicy attribute, evaluated;
+	// nil when it has none (Update only).
+	UpdatePolicy map[string]any
+	// WaitSignals waits for count SUCCESS signals of this resource from the
+	// given unique IDs, as an AutoScalingRollingUpdate with
+	// WaitOnResourceSignals waits for its new instances (Update only).
+	WaitSignals func(ctx context.Context, count int, timeout time.Duration, from ...string) error
 }
 
 // Outcome is what a provider made.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -279,9 +280,10 @@ func (d *dbState) Outputs(ctx context.Context, outs []template.OutputValue) erro
 	})
 }
 
-// WaitSignals waits for count SUCCESS signals of a resource; a FAILURE
-// signal or the timeout fails it.
-func (d *dbState) WaitSignals(ctx context.Context, logical string, count int, timeout time.Duration) error {
+// WaitSignals waits for count SUCCESS signals of a resource (of the given
+// unique IDs, when from is not empty); a FAILURE signal or the timeout
+// fails it.
+func (d *dbState) WaitSignals(ctx context.Context, logical string, count int, timeout time.Duration, from ...string) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(d.s.cfg.SignalPoll)
@@ -298,6 +300,9 @@ func (d *dbState) WaitSignals(ctx context.Context, logical string, count int, ti
 			if err := rows.Scan(&status, &uid); err != nil {
 				rows.Close()
 				return err
+			}
+			if len(from) > 0 && !slices.Contains(from, uid) {
+				continue
 			}
 			if status == "FAILURE" && failure == nil {
 				failure = fmt.Errorf("Received FAILURE signal with UniqueId %s", uid)

@@ -75,3 +75,16 @@ func (b fleetBalancer) Unhealthy(ctx context.Context, targetGroup, instanceID st
 	}
 	return false, ""
 }
+
+func (b fleetBalancer) Healthy(ctx context.Context, targetGroup, instanceID string) bool {
+	ths, err := b.lb.TargetHealth(ctx, targetGroup)
+	if err != nil {
+		return false
+	}
+	for _, th := range ths {
+		if th.ID == instanceID {
+			return th.State == lbsvc.StateHealthy
+		}
+	}
+	return false
+}
