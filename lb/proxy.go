@@ -152,7 +152,7 @@ func (lb *LB) newProxy() http.Handler {
 		// sent events, long polls, progress output) is flushed at every
 		// write by ReverseProxy itself, and one of known length goes out in
 		// as few writes as its size allows, not one per copy.
-		BufferPool:    newBufferPool(),
+		BufferPool: newBufferPool(),
 		ModifyResponse: func(res *http.Response) error {
 			res.Request.Context().Value(exchangeKey{}).(*exchange).status = res.StatusCode
 			return nil

@@ -247,7 +247,9 @@ func (p *autoScalingGroup) Update(ctx context.Context, r *stack.Request) (*stack
 	} else if ok && read(r).str("LaunchConfigurationName") != fmt.Sprint(r.Previous["LaunchConfigurationName"]) {
 		var signals func(ctx context.Context, ids []string) error
 		if policy.wait && r.WaitSignals != nil {
-			signals = func(ctx context.Context, ids []string) error { return r.WaitSignals(ctx, len(ids), policy.Pause, ids...) }
+			signals = func(ctx context.Context, ids []string) error {
+				return r.WaitSignals(ctx, len(ids), policy.Pause, ids...)
+			}
 		}
 		if err := p.d.Fleet.RollingReplace(ctx, r.ProjectID, made.Name, policy.RollingPolicy, signals); err != nil {
 			return nil, err
