@@ -149,12 +149,7 @@ type groupView struct {
 }
 
 func TestFleetStack_TwoInstancesBehindALoadBalancerReplacedWhenTheyFailAndGoneWithTheStack(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("needs curl")
-	}
-	if _, err := exec.LookPath("busybox"); err != nil {
-		t.Skip("needs busybox (its httpd is the instances' web server)")
-	}
+	needTools(t, "curl", "busybox")
 	s := startServer(t)
 	tpl := filepath.Join(t.TempDir(), "infrastructure.yml")
 	if err := os.WriteFile(tpl, []byte(fleetTemplate), 0o644); err != nil {
@@ -318,5 +313,19 @@ func TestFleetStack_TwoInstancesBehindALoadBalancerReplacedWhenTheyFailAndGoneWi
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url+"/").Output(); err == nil && string(out) == "200" {
 		t.Errorf("the load balancer still answers 200 after the stack was deleted")
+	}
+}
+
+// needTools skips a test whose tools are missing, or fails it where CI
+// says they must be there (SLIPWAY_REQUIRE_TOOLS=1).
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("SLIPWAY_REQUIRE_TOOLS") == "1" {
+				t.Fatalf("needs %s (SLIPWAY_REQUIRE_TOOLS=1)", tool)
+			}
+			t.Skipf("needs %s", tool)
+		}
 	}
 }
