@@ -591,6 +591,7 @@ func newInstanceID() string {
 // by an earlier server (adopting live ones), then keeps each group at its
 // desired capacity of healthy instances.
 func (s *Service) Run(ctx context.Context) error {
+	defer s.rt.Close()
 	if err := s.sweep(ctx); err != nil {
 		s.log.Error("fleet: sweep", "err", err)
 	}

@@ -26,6 +26,27 @@ import (
 // SIGTERM stops every process of the instance.
 func Init(dir string) error {
 	ready := os.NewFile(3, "ready")
+	if dir == spareArg {
+		// A spare: its namespaces are made; it waits for its instance, and
+		// ends when the server that started it goes.
+		line, err := bufio.NewReader(os.NewFile(4, "control")).ReadString('\n')
+		if err != nil {
+			return nil
+		}
+		dir = strings.TrimSpace(line)
+		console, err := os.OpenFile(filepath.Join(dir, "console.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			fmt.Fprintf(ready, "error: %v\n", err)
+			return err
+		}
+		for _, fd := range []int{1, 2} {
+			if err := unix.Dup3(int(console.Fd()), fd, 0); err != nil {
+				fmt.Fprintf(ready, "error: %v\n", err)
+				return err
+			}
+		}
+		console.Close()
+	}
 	fail := func(err error) error {
 		if ready != nil {
 			fmt.Fprintf(ready, "error: %v\n", err)

@@ -76,6 +76,10 @@ type Runtime struct {
 	// noNamespaces is set once a namespaced launch has been refused, so
 	// later launches go straight to plain processes.
 	noNamespaces bool
+	// spare is an init waiting to become the next namespaced instance.
+	spare             *initProc
+	refilling, closed bool
+	wg                sync.WaitGroup
 }
 
 // instanceDirs are the host directories each namespaced instance has its
@@ -176,23 +180,72 @@ func (rt *Runtime) launch(ctx context.Context, spec Spec) (Proc, error) {
 	if err := os.WriteFile(filepath.Join(dir, "spec.json"), b, 0o600); err != nil {
 		return Proc{}, fmt.Errorf("instance %s: %w", spec.ID, err)
 	}
+	if spec.Mode == ModeNamespaced {
+		// Whichever way this one starts, the next finds a spare waiting.
+		defer rt.refill()
+		if sp := rt.takeSpare(); sp != nil {
+			p, err := rt.useSpare(ctx, sp, dir)
+			if err == nil {
+				return p, nil
+			}
+			rt.Log.Warn("a spare instance init failed; launching afresh", "instance", spec.ID, "err", err)
+		}
+	}
 	console, err := os.OpenFile(rt.ConsoleLog(spec.ID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return Proc{}, fmt.Errorf("instance %s: %w", spec.ID, err)
 	}
 	defer console.Close()
+	ip, err := rt.start(spec.Mode, dir, console)
+	if err != nil {
+		return Proc{}, fmt.Errorf("instance %s: %w", spec.ID, err)
+	}
+	defer ip.ready.Close()
+	p, err := rt.handshake(ctx, ip, spec.Mode == ModeNamespaced, spec.Port)
+	if err != nil {
+		return Proc{}, fmt.Errorf("instance %s: %w (its console log: %s)", spec.ID, err, rt.ConsoleLog(spec.ID))
+	}
+	return p, nil
+}
+
+// initProc is an init process just started, before it is ready.
+type initProc struct {
+	pid    int
+	mode   string
+	ready  *os.File // its first line: "ok" or "error: ..."
+	ctl    *os.File // a spare's control pipe: the instance directory goes here
+	exited chan struct{}
+}
+
+// start runs `Exe instance-init ARG` in mode's namespaces, in a session of
+// its own, with the ready pipe on descriptor 3 (and, for a spare, the
+// control pipe on 4).
+func (rt *Runtime) start(mode, arg string, console *os.File) (*initProc, error) {
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
-		return Proc{}, err
+		return nil, err
 	}
-	defer readyR.Close()
-	cmd := exec.Command(rt.Exe, "instance-init", dir)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, console, console
-	cmd.ExtraFiles = []*os.File{readyW}
+	defer readyW.Close()
+	cmd := exec.Command(rt.Exe, "instance-init", arg)
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	if console != nil {
+		cmd.Stdout, cmd.Stderr = console, console
+	}
+	cmd.ExtraFiles = []*os.File{readyW}
+	var ctlW *os.File
+	if arg == spareArg {
+		ctlR, w, err := os.Pipe()
+		if err != nil {
+			readyR.Close()
+			return nil, err
+		}
+		defer ctlR.Close()
+		ctlW = w
+		cmd.ExtraFiles = append(cmd.ExtraFiles, ctlR)
+	}
 	attr := &syscall.SysProcAttr{Setsid: true}
-	if spec.Mode == ModeNamespaced {
+	if mode == ModeNamespaced {
 		attr.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC
 		if os.Geteuid() != 0 {
 			// Unprivileged: a user namespace where the server's user is root,
@@ -204,37 +257,128 @@ func (rt *Runtime) launch(ctx context.Context, spec Spec) (Proc, error) {
 		}
 	}
 	cmd.SysProcAttr = attr
-	err = cmd.Start()
-	readyW.Close()
-	if err != nil {
-		if spec.Mode == ModeNamespaced && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EACCES)) {
-			return Proc{}, fmt.Errorf("%w: %v", errNamespaces, err)
+	if err := cmd.Start(); err != nil {
+		readyR.Close()
+		if ctlW != nil {
+			ctlW.Close()
 		}
-		return Proc{}, fmt.Errorf("instance %s: start: %w", spec.ID, err)
+		if mode == ModeNamespaced && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EACCES)) {
+			return nil, fmt.Errorf("%w: %v", errNamespaces, err)
+		}
+		return nil, fmt.Errorf("start: %w", err)
 	}
 	// The server reaps the children it launched; adopted instances belong
 	// to whoever inherited them.
-	exited := make(chan struct{})
+	ip := &initProc{pid: cmd.Process.Pid, mode: mode, ready: readyR, ctl: ctlW, exited: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
-		close(exited)
+		close(ip.exited)
 	}()
-	msg, err := readReady(ctx, readyR, exited)
+	return ip, nil
+}
+
+// handshake waits for a started init to be set up.
+func (rt *Runtime) handshake(ctx context.Context, ip *initProc, namespaced bool, port int) (Proc, error) {
+	msg, err := readReady(ctx, ip.ready, ip.exited)
 	if err != nil || msg != "ok" {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		_ = syscall.Kill(ip.pid, syscall.SIGKILL)
 		if err == nil {
 			err = errors.New(strings.TrimPrefix(msg, "error: "))
 		}
-		if spec.Mode == ModeNamespaced && strings.Contains(err.Error(), "operation not permitted") {
+		if namespaced && strings.Contains(err.Error(), "operation not permitted") {
 			return Proc{}, fmt.Errorf("%w: %v", errNamespaces, err)
 		}
-		return Proc{}, fmt.Errorf("instance %s: init: %w (its console log: %s)", spec.ID, err, rt.ConsoleLog(spec.ID))
+		return Proc{}, fmt.Errorf("init: %w", err)
 	}
-	start, err := startTime(cmd.Process.Pid)
+	start, err := startTime(ip.pid)
 	if err != nil {
-		return Proc{}, fmt.Errorf("instance %s: %w", spec.ID, err)
+		return Proc{}, err
 	}
-	return Proc{PID: cmd.Process.Pid, Start: start, Mode: spec.Mode, Port: spec.Port}, nil
+	return Proc{PID: ip.pid, Start: start, Mode: ip.mode, Port: port}, nil
+}
+
+// spareArg starts an init that waits, its namespaces made, for the
+// directory of the instance it is to become: launching then costs only the
+// instance's own set-up, not starting the binary.
+const spareArg = "spare"
+
+// takeSpare returns the waiting spare init, if there is a live one.
+func (rt *Runtime) takeSpare() *initProc {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	sp := rt.spare
+	rt.spare = nil
+	if sp != nil {
+		select {
+		case <-sp.exited:
+			sp.ready.Close()
+			sp.ctl.Close()
+			return nil
+		default:
+		}
+	}
+	return sp
+}
+
+// useSpare hands the spare its instance directory and waits for it.
+func (rt *Runtime) useSpare(ctx context.Context, sp *initProc, dir string) (Proc, error) {
+	defer sp.ready.Close()
+	_, err := fmt.Fprintln(sp.ctl, dir)
+	sp.ctl.Close()
+	if err != nil {
+		_ = syscall.Kill(sp.pid, syscall.SIGKILL)
+		return Proc{}, err
+	}
+	return rt.handshake(ctx, sp, true, 0)
+}
+
+// refill starts a spare init in the background when there is none.
+func (rt *Runtime) refill() {
+	rt.mu.Lock()
+	if rt.spare != nil || rt.refilling || rt.closed || rt.noNamespaces {
+		rt.mu.Unlock()
+		return
+	}
+	rt.refilling = true
+	rt.mu.Unlock()
+	rt.wg.Go(func() {
+		sp, err := rt.start(ModeNamespaced, spareArg, nil)
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		rt.refilling = false
+		if errors.Is(err, errNamespaces) {
+			rt.noNamespaces = true
+			return
+		}
+		if err != nil {
+			rt.Log.Warn("no spare instance init", "err", err)
+			return
+		}
+		if rt.closed {
+			rt.killSpare(sp)
+			return
+		}
+		rt.spare = sp
+	})
+}
+
+func (rt *Runtime) killSpare(sp *initProc) {
+	sp.ctl.Close() // the spare exits on its own when its control pipe ends
+	sp.ready.Close()
+	_ = syscall.Kill(sp.pid, syscall.SIGKILL)
+}
+
+// Close stops the spare init. Instances are left alone.
+func (rt *Runtime) Close() {
+	rt.mu.Lock()
+	rt.closed = true
+	sp := rt.spare
+	rt.spare = nil
+	rt.mu.Unlock()
+	rt.wg.Wait()
+	if sp != nil {
+		rt.killSpare(sp)
+	}
 }
 
 // readReady waits for the init's one line on the ready pipe: "ok" or

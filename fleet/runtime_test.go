@@ -41,6 +41,7 @@ func newRuntime(t testing.TB) *Runtime {
 			t.Fatal(err)
 		}
 	}
+	t.Cleanup(rt.Close)
 	return rt
 }
 
