@@ -45,7 +45,10 @@ type registerRequest struct {
 
 // deregisterRequest is the body of POST .../targets/deregister.
 type deregisterRequest struct {
-	IDs []string `json:"ids"`
+	// IDs are deregistered on every port; Targets on the port each gives
+	// (0: every port).
+	IDs     []string       `json:"ids"`
+	Targets []lbsvc.Target `json:"targets"`
 	// Wait answers only once the targets have drained (or the request ends).
 	Wait bool `json:"wait"`
 }
@@ -206,10 +209,14 @@ func (s *Server) deregisterTargets(w http.ResponseWriter, r *http.Request, p *au
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if len(req.IDs) == 0 {
-		return badRequest("ids: give at least one target ID")
+	targets := req.Targets
+	for _, id := range req.IDs {
+		targets = append(targets, lbsvc.Target{ID: id})
 	}
-	if err := s.LoadBalancers.DeregisterTargets(r.Context(), tg.ARN, req.Wait, req.IDs...); err != nil {
+	if len(targets) == 0 {
+		return badRequest("ids or targets: give at least one target")
+	}
+	if err := s.LoadBalancers.DeregisterTargets(r.Context(), tg.ARN, req.Wait, targets...); err != nil {
 		return lbError(err, "target group "+tg.Name)
 	}
 	return s.targetHealth(w, r, p)

@@ -152,12 +152,13 @@ func (c *Client) RegisterTargets(ctx context.Context, project, targetGroup strin
 		map[string]any{"targets": targets}, &out)
 }
 
-// DeregisterTargets deregisters targets by ID; with wait it returns once
-// they have drained. It returns the group's targets' health.
-func (c *Client) DeregisterTargets(ctx context.Context, project, targetGroup string, ids []string, wait bool) ([]TargetHealth, error) {
+// DeregisterTargets deregisters targets (Port 0: every port of the ID);
+// with wait it returns once they have drained. It returns the group's
+// targets' health.
+func (c *Client) DeregisterTargets(ctx context.Context, project, targetGroup string, targets []Target, wait bool) ([]TargetHealth, error) {
 	var out []TargetHealth
 	return out, c.Do(ctx, "POST", "/api/v1/projects/"+esc(project)+"/target-groups/"+esc(targetGroup)+"/targets/deregister",
-		map[string]any{"ids": ids, "wait": wait}, &out)
+		map[string]any{"targets": targets, "wait": wait}, &out)
 }
 
 // HostedZone is a hosted zone.

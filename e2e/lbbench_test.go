@@ -166,10 +166,9 @@ func BenchmarkLoadBalancerVsNginx(b *testing.B) {
 			b.Skipf("needs %s (apt-get install wrk nginx-light)", tool)
 		}
 	}
-	// Two addresses: a target is one port per IP address here.
 	var backends []string
-	for i, ip := range []string{"127.0.0.1", "127.0.0.2"} {
-		ln, err := net.Listen("tcp", ip+":0")
+	for i := range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -193,7 +192,7 @@ func BenchmarkLoadBalancerVsNginx(b *testing.B) {
 	if out, code := s.deployStack(b, "bench", "--template", tpl, "--parameter-overrides", "Port1="+port1, "Port2="+port2); code != 0 {
 		b.Fatalf("deploy: %s", out)
 	}
-	s.mustCLI(s.token, nil, "lb", "register", "bench", "127.0.0.2:"+port2)
+	s.mustCLI(s.token, nil, "lb", "register", "bench", "127.0.0.1:"+port2)
 	waitFor(b, "both targets healthy", func() bool {
 		var th []struct{ ID, State string }
 		s.mustCLI(s.token, &th, "lb", "targets", "bench")
@@ -246,7 +245,7 @@ func BenchmarkLoadBalancerVsNginx(b *testing.B) {
 	done := make(chan wrkResult)
 	go func() { done <- runWrk(b, 6*time.Second, lbAddr, "Host: "+host) }()
 	time.Sleep(2 * time.Second)
-	s.mustCLI(s.token, nil, "lb", "deregister", "bench", "127.0.0.2", "--wait")
+	s.mustCLI(s.token, nil, "lb", "deregister", "bench", "127.0.0.1:"+port2, "--wait")
 	r := <-done
 	b.ReportMetric(float64(r.failed), "failed-on-deregister")
 	if r.failed != 0 {

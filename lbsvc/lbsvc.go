@@ -278,13 +278,14 @@ func (s *Service) applyLocked(ctx context.Context, q store.Querier) error {
 // syncTargetsLocked registers and deregisters targets so the data plane
 // has exactly the stored ones, at their current addresses.
 func (s *Service) syncTargetsLocked(st *state) {
+	// By group name, the data plane IDs of its targets (ID and port).
 	want := map[string]map[string]int{}
 	groups := map[string]string{}
 	for _, tg := range st.groups {
 		groups[tg.ARN] = tg.Name
 		ts := map[string]int{}
 		for _, t := range st.targets[tg.ARN] {
-			ts[t.ID] = t.Port
+			ts[planeID(t.ID, t.Port)] = t.Port
 		}
 		want[tg.Name] = ts
 	}
@@ -307,10 +308,10 @@ func (s *Service) syncTargetsLocked(st *state) {
 	}
 	for _, g := range sortedKeys(want) {
 		var add []lb.Target
-		for _, id := range sortedKeys(want[g]) {
-			port := want[g][id]
-			if p, ok := s.applied[g][id]; !ok || p != port {
-				add = append(add, lb.Target{ID: id, Address: targetAddress(byName[g].TargetType, id, port)})
+		for _, key := range sortedKeys(want[g]) {
+			if _, ok := s.applied[g][key]; !ok {
+				id, port := fromPlaneID(key)
+				add = append(add, lb.Target{ID: key, Address: targetAddress(byName[g].TargetType, id, port)})
 			}
 		}
 		if len(add) > 0 {

@@ -486,7 +486,7 @@ func TestTargets_RegistrationHealthAndDraining(t *testing.T) {
 	}()
 	<-entered
 	deregistered := make(chan error, 1)
-	go func() { deregistered <- s.DeregisterTargets(ctx, tg.ARN, true, "i-app") }()
+	go func() { deregistered <- s.DeregisterTargets(ctx, tg.ARN, true, Target{ID: "i-app"}) }()
 	waitFor(t, "the target to drain", func() bool {
 		th, _ := s.TargetHealth(ctx, tg.ARN)
 		return len(th) == 1 && th[0].State == StateDraining && th[0].Reason == "Target.DeregistrationInProgress"
@@ -543,5 +543,71 @@ func TestBus_AnotherServerProcessServesWhatThisOneChanged(t *testing.T) {
 	th, err := other.TargetHealth(context.Background(), tg.ARN)
 	if err != nil || len(th) != 1 || th[0].ID != "127.0.0.1" {
 		t.Errorf("the other process's targets: %+v %v", th, err)
+	}
+}
+
+// TestTargets_OneAddressOnTwoPortsIsTwoTargets: a target is an ID and a
+// port, as in ELBv2.
+func TestTargets_OneAddressOnTwoPortsIsTwoTargets(t *testing.T) {
+	db := storetest.SQLite(t)
+	ctx := context.Background()
+	var ports []int
+	for _, name := range []string{"one", "two"} {
+		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, name) }))
+		defer app.Close()
+		ports = append(ports, portOf(t, app))
+	}
+	s := start(t, db, Config{})
+	pid := project(t, db, "acme")
+	l, err := s.CreateLoadBalancer(ctx, pid, "", LoadBalancerInput{Name: "pair"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := s.CreateTargetGroup(ctx, pid, "", TargetGroupInput{Name: "pair-tg", Port: 80, TargetType: TargetIP,
+		HealthCheck: HealthCheck{IntervalSeconds: 5, TimeoutSeconds: 2, HealthyThreshold: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateListener(ctx, pid, "", ListenerInput{LoadBalancerARN: l.ARN, Port: 80, DefaultActions: forward(tg)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RegisterTargets(ctx, tg.ARN, Target{ID: "127.0.0.1", Port: ports[0]}, Target{ID: "127.0.0.1", Port: ports[1]}); err != nil {
+		t.Fatal(err)
+	}
+	th, err := s.TargetHealth(ctx, tg.ARN)
+	if err != nil || len(th) != 2 || th[0].Port == th[1].Port {
+		t.Fatalf("two ports of one address: %+v %v", th, err)
+	}
+	url := "http://" + s.ListenerAddress(80) + "/"
+	seen := map[string]bool{}
+	for range 20 {
+		_, body := get(t, url, "")
+		seen[body] = true
+	}
+	if !seen["one"] || !seen["two"] {
+		t.Errorf("answered by %v, want both ports", seen)
+	}
+	// One port goes; the other stays.
+	if err := s.DeregisterTargets(ctx, tg.ARN, true, Target{ID: "127.0.0.1", Port: ports[0]}); err != nil {
+		t.Fatal(err)
+	}
+	th, _ = s.TargetHealth(ctx, tg.ARN)
+	if len(th) != 1 || th[0].Port != ports[1] {
+		t.Fatalf("after deregistering port %d: %+v", ports[0], th)
+	}
+	for range 5 {
+		if _, body := get(t, url, ""); body != "two" {
+			t.Errorf("answered %q after port %d went", body, ports[0])
+		}
+	}
+	// Without a port, every port of the ID goes.
+	if err := s.RegisterTargets(ctx, tg.ARN, Target{ID: "127.0.0.1", Port: ports[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeregisterTargets(ctx, tg.ARN, true, Target{ID: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	if th, _ := s.TargetHealth(ctx, tg.ARN); len(th) != 0 {
+		t.Errorf("after deregistering the ID: %+v", th)
 	}
 }

@@ -3,7 +3,6 @@ package lbsvc
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -24,8 +23,8 @@ func (s *Service) targetGroupByARN(ctx context.Context, q store.Querier, arn str
 
 // RegisterTargets registers targets with a target group: instance IDs for
 // groups of type instance, IP addresses for type ip. Port 0 means the
-// group's port. A target registered again with another port moves to it
-// (the old registration drains). Registrations are stored, so a restarted
+// group's port. A target is its ID and port, as in ELBv2: the same ID may
+// be registered on several ports. Registrations are stored, so a restarted
 // server registers them again; a new target starts in the initial state
 // and gets traffic once healthy (or, while no target of the group is
 // healthy, at once).
@@ -44,7 +43,7 @@ func (s *Service) RegisterTargets(ctx context.Context, targetGroupARN string, ta
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, "INSERT INTO lb_targets (target_group_arn, id, port, registered_at) VALUES (?, ?, ?, ?) "+
-				"ON CONFLICT (target_group_arn, id) DO UPDATE SET port = excluded.port, registered_at = excluded.registered_at",
+				"ON CONFLICT (target_group_arn, id, port) DO UPDATE SET registered_at = excluded.registered_at",
 				tg.ARN, t.ID, t.Port, now); err != nil {
 				return fmt.Errorf("register target %s with %s: %w", t.ID, tg.Name, err)
 			}
@@ -80,22 +79,40 @@ func validTarget(tg *TargetGroup, t Target) error {
 	return nil
 }
 
-// DeregisterTargets deregisters targets by ID. Each stops getting new
-// requests at once and is dropped once its in-flight requests end or the
-// group's deregistration delay passes. With wait, DeregisterTargets
-// returns only once all are dropped (or ctx ends, with its error). IDs not
-// registered are ignored.
-func (s *Service) DeregisterTargets(ctx context.Context, targetGroupARN string, wait bool, ids ...string) error {
+// DeregisterTargets deregisters targets (Port 0: every port the ID is
+// registered on). Each stops getting new requests at once and is dropped
+// once its in-flight requests end or the group's deregistration delay
+// passes. With wait, DeregisterTargets returns only once all are dropped
+// (or ctx ends, with its error). Targets not registered are ignored.
+func (s *Service) DeregisterTargets(ctx context.Context, targetGroupARN string, wait bool, targets ...Target) error {
 	var group string
+	var ids []string // data plane IDs of the deregistered targets
 	err := s.mutate(ctx, func(tx *store.Tx) error {
 		tg, err := s.targetGroupByARN(ctx, tx, targetGroupARN)
 		if err != nil {
 			return err
 		}
 		group = tg.Name
-		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM lb_targets WHERE target_group_arn = ? AND id = ?", tg.ARN, id); err != nil {
-				return fmt.Errorf("deregister target %s from %s: %w", id, tg.Name, err)
+		for _, t := range targets {
+			where, args := "target_group_arn = ? AND id = ?", []any{tg.ARN, t.ID}
+			if t.Port != 0 {
+				where, args = where+" AND port = ?", append(args, t.Port)
+			}
+			rows, err := tx.QueryContext(ctx, "SELECT port FROM lb_targets WHERE "+where, args...)
+			if err != nil {
+				return fmt.Errorf("deregister target %s from %s: %w", t.ID, tg.Name, err)
+			}
+			for rows.Next() {
+				var port int
+				if err := rows.Scan(&port); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, planeID(t.ID, port))
+			}
+			rows.Close()
+			if _, err := tx.ExecContext(ctx, "DELETE FROM lb_targets WHERE "+where, args...); err != nil {
+				return fmt.Errorf("deregister target %s from %s: %w", t.ID, tg.Name, err)
 			}
 		}
 		return nil
@@ -153,18 +170,17 @@ func (s *Service) TargetHealth(ctx context.Context, targetGroupARN string) ([]Ta
 	live := map[string]TargetHealth{}
 	if group != "" {
 		for _, th := range s.plane.Targets(group) {
-			_, p, _ := net.SplitHostPort(th.Address)
-			port, _ := strconv.Atoi(p)
-			live[th.ID+"/"+p] = TargetHealth{ID: th.ID, Port: port, State: string(th.State), Reason: th.Reason, Description: th.Description}
+			id, port := fromPlaneID(th.ID)
+			live[th.ID] = TargetHealth{ID: id, Port: port, State: string(th.State), Reason: th.Reason, Description: th.Description}
 		}
 	}
 	out := []TargetHealth{}
 	for _, t := range stored {
-		key := t.ID + "/" + strconv.Itoa(t.Port)
+		key := planeID(t.ID, t.Port)
 		th, ok := live[key]
 		if !ok || th.State == StateDraining {
 			// Not applied yet (another server process made it a moment
-			// ago), or re-registered while its old registration drains.
+			// ago), or registered again while its old registration drains.
 			th = TargetHealth{ID: t.ID, Port: t.Port, State: StateInitial, Reason: "Elb.RegistrationInProgress",
 				Description: "Target registration is in progress"}
 		}
@@ -183,6 +199,20 @@ func (s *Service) TargetHealth(ctx context.Context, targetGroupARN string) ([]Ta
 		return a.Port - b.Port
 	})
 	return out, nil
+}
+
+// planeID is a target's ID in the data plane: its ID and port, which
+// together make a target.
+func planeID(id string, port int) string { return id + "/" + strconv.Itoa(port) }
+
+// fromPlaneID splits a data plane ID back into the target's ID and port.
+func fromPlaneID(s string) (string, int) {
+	i := strings.LastIndexByte(s, '/')
+	if i < 0 {
+		return s, 0
+	}
+	port, _ := strconv.Atoi(s[i+1:])
+	return s[:i], port
 }
 
 // parsePort reads a port number.

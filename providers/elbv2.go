@@ -567,10 +567,10 @@ func (p *targetGroup) Update(ctx context.Context, r *stack.Request) (*stack.Outc
 	// The template's targets change as CloudFormation changes them: those
 	// gone are deregistered, the new ones registered; others registered by
 	// the fleet or deployments are left alone.
-	var drop []string
+	var drop []lbsvc.Target
 	for _, t := range before {
-		if !slices.ContainsFunc(now, func(n lbsvc.Target) bool { return n.ID == t.ID }) {
-			drop = append(drop, t.ID)
+		if !slices.Contains(now, t) {
+			drop = append(drop, t)
 		}
 	}
 	if len(drop) > 0 {

@@ -56,7 +56,7 @@ func (b fleetBalancer) Register(ctx context.Context, targetGroup, instanceID str
 // Deregister takes a target group that is already gone as done: its
 // targets went with it.
 func (b fleetBalancer) Deregister(ctx context.Context, targetGroup, instanceID string, wait bool) error {
-	err := b.lb.DeregisterTargets(ctx, targetGroup, wait, instanceID)
+	err := b.lb.DeregisterTargets(ctx, targetGroup, wait, lbsvc.Target{ID: instanceID})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}

@@ -228,23 +228,19 @@ func lbCommand(g *globals) *cobra.Command {
 	}
 	var wait bool
 	deregister := &cobra.Command{
-		Use: "deregister TARGET-GROUP ID[:PORT]...", Short: "Deregister targets: they finish their requests (up to the deregistration delay) and are dropped",
+		Use: "deregister TARGET-GROUP ID[:PORT]...", Short: "Deregister targets (without a port: on every port): they finish their requests (up to the deregistration delay) and are dropped",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ts, err := parseTargets(args[1:])
 			if err != nil {
 				return err
 			}
-			var ids []string
-			for _, t := range ts {
-				ids = append(ids, t.ID)
-			}
 			c := g.client()
 			if wait {
 				// Draining takes up to the group's deregistration delay.
 				c.HTTP.Timeout = 0
 			}
-			th, err := c.DeregisterTargets(cmd.Context(), g.proj(), args[0], ids, wait)
+			th, err := c.DeregisterTargets(cmd.Context(), g.proj(), args[0], ts, wait)
 			if err != nil {
 				return err
 			}
