@@ -521,6 +521,9 @@ func (s *Service) instances(ctx context.Context, where string, args ...any) ([]*
 		_ = json.Unmarshal([]byte(proc), &in.proc)
 		in.Mode, in.Port = in.proc.Mode, in.proc.Port
 		in.Description = describeMode(in.proc.Mode)
+		if in.proc.Limits != "" {
+			in.Description += "; " + in.proc.Limits
+		}
 		in.LaunchedAt = store.Time(launched)
 		if inService > 0 {
 			in.InServiceAt = store.Time(inService)
@@ -621,7 +624,10 @@ func (s *Service) StopAll(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	for _, in := range ins {
-		wg.Go(func() { s.rt.Stop(ctx, in.proc, s.cfg.StopGrace) })
+		wg.Go(func() {
+			s.rt.Stop(ctx, in.proc, s.cfg.StopGrace)
+			removeCgroups(in.ID)
+		})
 	}
 	wg.Wait()
 	return nil
@@ -844,7 +850,7 @@ func (s *Service) launchOne(ctx context.Context, g *Group, id, token string) err
 		return fail(err)
 	}
 	env := []string{"SLIPWAY_INSTANCE_TYPE=" + lc.InstanceType, "SLIPWAY_IMAGE_ID=" + lc.ImageID, "SLIPWAY_GROUP=" + g.Name}
-	p, err := s.rt.Launch(ctx, Spec{ID: id, Hostname: id, Env: env, DataDir: s.rt.DataDir, RunDir: s.rt.RunDir})
+	p, err := s.rt.Launch(ctx, Spec{ID: id, Hostname: id, Env: env, DataDir: s.rt.DataDir, RunDir: s.rt.RunDir, InstanceType: lc.InstanceType})
 	if err != nil {
 		return fail(err)
 	}

@@ -103,6 +103,9 @@ func Init(dir string) error {
 			"INSTANCE_ROOT="+root, "SLIPWAY_INSTANCE_CONFIG="+config)
 		_ = os.Chdir(root)
 	}
+	if err := joinCgroups(spec.Cgroups); err != nil {
+		return fail(err)
+	}
 	fmt.Fprintf(ready, "ok\n")
 	ready.Close()
 	ready = nil

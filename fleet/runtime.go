@@ -42,6 +42,9 @@ type Proc struct {
 	// Port is the host port a ModeProcess instance's application must
 	// listen on (its $PORT); 0 for namespaced instances.
 	Port int `json:"port,omitempty"`
+	// Limits says what the instance's control groups limit, or why they
+	// do not.
+	Limits string `json:"limits,omitempty"`
 }
 
 // Spec is what an instance is launched with. It is written to the
@@ -57,6 +60,11 @@ type Spec struct {
 	RunDir string `json:"run_dir"`
 	Mode   string `json:"mode"`
 	Port   int    `json:"port,omitempty"`
+	// InstanceType gives the instance CPU and memory limits (see
+	// LimitsFor) where the machine lets the server make control groups.
+	InstanceType string `json:"instance_type,omitempty"`
+	// Cgroups are the control groups the init joins.
+	Cgroups []string `json:"cgroups,omitempty"`
 }
 
 // Runtime launches, adopts, stops and reaches local instances. Each
@@ -173,6 +181,26 @@ var errNamespaces = errors.New("namespaces refused")
 
 func (rt *Runtime) launch(ctx context.Context, spec Spec) (Proc, error) {
 	dir := rt.InstanceDir(spec.ID)
+	limits := ""
+	if spec.InstanceType != "" {
+		if l, ok := LimitsFor(spec.InstanceType); !ok {
+			limits = "no limits: instance type " + spec.InstanceType + " is recorded only (its size is not in Slipway's table)"
+		} else if dirs, err := setupCgroups(spec.ID, l); err != nil {
+			limits = fmt.Sprintf("no limits: this machine does not let the server make control groups (%v); %s is recorded only", err, spec.InstanceType)
+		} else {
+			spec.Cgroups = dirs
+			limits = fmt.Sprintf("limits of %s: %s", spec.InstanceType, l)
+		}
+	}
+	p, err := rt.launchSpec(ctx, spec, dir)
+	p.Limits = limits
+	if err != nil {
+		removeCgroups(spec.ID)
+	}
+	return p, err
+}
+
+func (rt *Runtime) launchSpec(ctx context.Context, spec Spec, dir string) (Proc, error) {
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return Proc{}, err
@@ -447,8 +475,11 @@ func (rt *Runtime) Stop(ctx context.Context, p Proc, grace time.Duration) {
 	}
 }
 
-// Remove deletes instance id's directory.
-func (rt *Runtime) Remove(id string) error { return os.RemoveAll(rt.InstanceDir(id)) }
+// Remove deletes instance id's directory and control groups.
+func (rt *Runtime) Remove(id string) error {
+	removeCgroups(id)
+	return os.RemoveAll(rt.InstanceDir(id))
+}
 
 // Dial connects to port on instance id, through the instance's forwarder:
 // the caller writes the port, the forwarder connects inside the instance and

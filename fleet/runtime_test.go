@@ -216,3 +216,48 @@ func TestRuntime_PlainProcessInstanceListensOnPORT(t *testing.T) {
 		t.Error("the instance's web server outlived its instance")
 	}
 }
+
+func TestRuntime_InstanceTypeLimitsTheInstanceWhereTheMachineAllows(t *testing.T) {
+	if l, ok := LimitsFor("t3a.micro"); !ok || l.CPUs != 2 || l.MemoryBytes != 1<<30 {
+		t.Errorf("t3a.micro: %+v %v", l, ok)
+	}
+	if _, ok := LimitsFor("x9.huge"); ok {
+		t.Error("an unknown type has limits")
+	}
+	rt := newRuntime(t)
+	ctx := context.Background()
+	for _, tc := range []struct{ typ, want string }{
+		{"x9.huge", "no limits: instance type x9.huge is recorded only"},
+		{"t3.nano", "limits of t3.nano: 2 vCPU, 512 MiB"},
+	} {
+		id := "i-" + strings.ReplaceAll(tc.typ, ".", "")
+		if err := rt.Prepare(id, nil, InstanceConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := rt.Launch(ctx, Spec{ID: id, Hostname: id, DataDir: rt.DataDir, RunDir: rt.RunDir, InstanceType: tc.typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(p.Limits, "no limits: this machine") {
+			t.Logf("%s: %s", tc.typ, p.Limits)
+			rt.Stop(ctx, p, time.Second)
+			continue
+		}
+		if !strings.HasPrefix(p.Limits, tc.want) {
+			t.Errorf("%s: limits %q, want %q", tc.typ, p.Limits, tc.want)
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.PID))
+		if inGroup := strings.Contains(string(b), "slipway/"+id); inGroup != strings.HasPrefix(tc.want, "limits") {
+			t.Errorf("%s: the init's control groups:\n%s", tc.typ, b)
+		}
+		rt.Stop(ctx, p, time.Second)
+		if err := rt.Remove(id); err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range []string{"slipway/" + id, "memory/slipway/" + id, "cpu/slipway/" + id} {
+			if _, err := os.Stat("/sys/fs/cgroup/" + dir); err == nil {
+				t.Errorf("control group %s left behind", dir)
+			}
+		}
+	}
+}
