@@ -22,19 +22,19 @@ func BenchmarkLaunchToInService(b *testing.B) {
 	}
 	ctx := context.Background()
 	var took []time.Duration
-	mode := ""
+	mode, limits := "", ""
 	for i := 0; b.Loop(); i++ {
 		id := fmt.Sprintf("i-bench%d", i)
 		if err := rt.Prepare(id, []byte("#!/bin/sh\nexit 0\n"), InstanceConfig{InstanceID: id}); err != nil {
 			b.Fatal(err)
 		}
 		start := time.Now()
-		p, err := rt.Launch(ctx, Spec{ID: id, Hostname: id, DataDir: rt.DataDir, RunDir: rt.RunDir})
+		p, err := rt.Launch(ctx, Spec{ID: id, Hostname: id, DataDir: rt.DataDir, RunDir: rt.RunDir, InstanceType: "t3.micro"})
 		took = append(took, time.Since(start))
 		if err != nil {
 			b.Fatal(err)
 		}
-		mode = p.Mode
+		mode, limits = p.Mode, p.Limits
 		b.StopTimer()
 		rt.Stop(ctx, p, time.Second)
 		_ = rt.Remove(id)
@@ -46,5 +46,5 @@ func BenchmarkLaunchToInService(b *testing.B) {
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(took[len(took)*9/10].Microseconds())/1000, "p90-ms")
-	b.Logf("mode %s", mode)
+	b.Logf("mode %s, %s", mode, limits)
 }
