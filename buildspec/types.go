@@ -100,8 +100,3 @@ type Report struct {
 	FileFormat    string
 	Pos           Pos
 }
-
-// Pos is a place in the buildspec file; Line and Column start at 1.
-type Pos struct {
-	Line, Column int
-}

@@ -1,0 +1,14 @@
+package appspec
+
+import "github.com/slipway/slipway/yamlpos"
+
+// Error is one problem of an appspec: where it is and what to do about it. It
+// prints as file:line:col: message.
+type Error = yamlpos.Error
+
+// Errors is every problem Parse found in one file, in file order. Parse
+// returns it (never empty) so that a user fixes the whole file in one go.
+type Errors = yamlpos.Errors
+
+// Pos is a place in the appspec file; Line and Column start at 1.
+type Pos = yamlpos.Pos
