@@ -21,6 +21,7 @@ var allowed = map[string][]string{
 	"client":          {},
 	"buildspec":       {"spell", "yamlpos"},
 	"appspec":         {"spell", "yamlpos"},
+	"agent":           {"appspec", "yamlpos", "spell"},
 	"yamlpos":         {"spell"},
 	"spell":           {},
 	"artifact":        {},
