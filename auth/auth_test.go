@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/slipway/slipway/auth"
@@ -199,5 +200,62 @@ func TestCheckUserPassword(t *testing.T) {
 		if _, err := s.CheckUserPassword(ctx, c[0], c[1]); !errors.Is(err, auth.ErrUnauthenticated) {
 			t.Errorf("%s/%s: %v", c[0], c[1], err)
 		}
+	}
+}
+
+// Servers starting at once on one data directory race to write the token
+// file: one wins, the others withdraw their tokens, and none fails.
+func TestBootstrap_ServersStartingAtOnceLeaveOneWorkingTokenFile(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	s := auth.NewService(db)
+	if _, err := s.Bootstrap(ctx, filepath.Join(t.TempDir(), "other")); err != nil {
+		t.Fatal(err) // the admin user exists; only the file is raced for
+	}
+	file := filepath.Join(t.TempDir(), "admin-token")
+	const n = 6
+	secrets := make(chan string, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			tok, err := s.Bootstrap(ctx, file)
+			secrets <- tok
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(secrets)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFile := strings.TrimSpace(string(b))
+	var returned []string
+	for tok := range secrets {
+		if tok != "" {
+			returned = append(returned, tok)
+		}
+	}
+	if len(returned) != 1 || returned[0] != inFile {
+		t.Fatalf("%d bootstraps said they wrote the file, want the one whose token it holds", len(returned))
+	}
+	p, err := s.Authenticate(ctx, inFile)
+	if err != nil {
+		t.Fatalf("the file's token does not authenticate: %v", err)
+	}
+	// The losers withdrew theirs: the admin has the first start's token
+	// and the winner's.
+	if toks, err := s.ListTokens(ctx, p.UserID); err != nil || len(toks) != 2 {
+		t.Errorf("admin tokens after the race: %d %v, want 2", len(toks), err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(file)); len(entries) != 1 {
+		t.Errorf("left in the directory: %v", entries)
 	}
 }

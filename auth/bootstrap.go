@@ -39,19 +39,35 @@ func (s *Service) Bootstrap(ctx context.Context, tokenFile string) (string, erro
 	if _, err := os.Stat(tokenFile); err == nil {
 		return "", nil
 	}
-	secret, _, err := s.CreateToken(ctx, u.ID, "admin-token")
+	secret, tok, err := s.CreateToken(ctx, u.ID, "admin-token")
 	if err != nil {
 		return "", err
 	}
-	// Write then rename, so a crash never leaves a half-written token file.
-	tmp := tokenFile + ".tmp"
+	// Write a file of our own, then link it into place: a crash never
+	// leaves a half-written token file, and of several servers starting on
+	// one data directory at once the first to link wins, the others
+	// withdrawing their tokens.
 	if err := os.MkdirAll(filepath.Dir(tokenFile), 0o700); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(tokenFile), filepath.Base(tokenFile)+".*.tmp")
+	if err != nil {
 		return "", fmt.Errorf("write admin token: %w", err)
 	}
-	if err := os.Rename(tmp, tokenFile); err != nil {
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(secret + "\n"); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	if err := os.Link(tmp.Name(), tokenFile); errors.Is(err, os.ErrExist) {
+		if err := s.RevokeToken(ctx, u.ID, tok.ID); err != nil {
+			return "", fmt.Errorf("withdraw a second admin token: %w", err)
+		}
+		return "", nil
+	} else if err != nil {
 		return "", fmt.Errorf("write admin token: %w", err)
 	}
 	return secret, nil
