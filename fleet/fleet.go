@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slipway/slipway/store"
@@ -152,6 +153,10 @@ type Service struct {
 	// backoff delays a group's next launch after one failed.
 	backoff map[string]time.Time
 	wg      sync.WaitGroup
+	// stoppable is set once Run holds the instance directory's lock, so
+	// that StopAll, called after Run, stops only instances this process
+	// ran.
+	stoppable atomic.Bool
 }
 
 // New returns a Service; Run reconciles its groups.
@@ -593,8 +598,21 @@ func newInstanceID() string {
 // Run reconciles every group until ctx ends: it first sweeps instances left
 // by an earlier server (adopting live ones), then keeps each group at its
 // desired capacity of healthy instances.
+//
+// Of several servers on one data directory, only the one holding the
+// instance directory's lock runs the instances (a crashed holder's lock
+// goes with it); the others wait to take over.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.rt.Close()
+	unlock, err := s.rt.own(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer unlock()
+	s.stoppable.Store(true)
 	if err := s.sweep(ctx); err != nil {
 		s.log.Error("fleet: sweep", "err", err)
 	}
@@ -618,6 +636,10 @@ func (s *Service) Run(ctx context.Context) error {
 // without --keep-instances. Their records stay: the next start finds them
 // dead and replaces them.
 func (s *Service) StopAll(ctx context.Context) error {
+	if !s.stoppable.Load() {
+		// Another server process runs this data directory's instances.
+		return nil
+	}
 	ins, err := s.instances(ctx, "i.state <> ?", Terminated)
 	if err != nil {
 		return err
@@ -654,6 +676,9 @@ func (s *Service) sweep(ctx context.Context) error {
 	}
 	for _, e := range entries {
 		id := e.Name()
+		if !e.IsDir() {
+			continue // the lock file
+		}
 		if in, ok := live[id]; ok && in.proc.PID != 0 {
 			continue
 		}

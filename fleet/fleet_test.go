@@ -203,8 +203,11 @@ func TestFleet_GroupReplacesADeadInstanceAndDeleteLeavesNoProcess(t *testing.T) 
 				t.Errorf("pid %d outlived its group", p.PID)
 			}
 		}
-		if entries, _ := os.ReadDir(f.rt.Dir); len(entries) != 0 {
-			t.Errorf("instance directories left: %d", len(entries))
+		entries, _ := os.ReadDir(f.rt.Dir)
+		for _, e := range entries {
+			if e.IsDir() { // beside them is only the lock file
+				t.Errorf("instance directory left: %s", e.Name())
+			}
 		}
 		if _, err := f.svc.Group(ctx, f.project, "web"); err == nil {
 			t.Error("the group is still there")
@@ -381,4 +384,50 @@ func TestFleet_RollingReplaceKeepsTheMinimumInServiceAndSignalsEachBatch(t *test
 			}
 		})
 	}
+}
+
+// Of two servers on one data directory, one runs the instances; the other
+// takes over when it stops, adopting them.
+func TestFleet_OneServerPerDataDirectoryRunsTheInstances(t *testing.T) {
+	db := storetest.SQLite(t)
+	f := newFixture(t, db, nil)
+	ctx := context.Background()
+	g := f.group(t, "solo", 2)
+	if err := f.svc.WaitInService(ctx, f.project, "solo", 2); err != nil {
+		t.Fatal(err)
+	}
+	before := f.live(t, g)
+	// A second service over the same database and directory waits.
+	second, stopSecond := start(t, db, f.rt, nil)
+	defer stopSecond()
+	time.Sleep(300 * time.Millisecond)
+	if err := second.StopAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range before {
+		if !f.rt.Alive(in.proc) {
+			t.Fatalf("the waiting server's StopAll stopped %s", in.ID)
+		}
+	}
+	if n := len(f.live(t, g)); n != 2 {
+		t.Fatalf("%d instances in service with two servers, want 2", n)
+	}
+	// The first stops (without stopping its instances); the second takes
+	// over and adopts them.
+	f.stop()
+	f.stop = func() {}
+	eventually(t, "the second server to run the group", func() bool {
+		_, err := second.SetDesired(ctx, f.project, "solo", 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(f.live(t, g)) == 3
+	})
+	live := f.live(t, g)
+	for _, in := range before {
+		if !slices.ContainsFunc(live, func(l *Instance) bool { return l.ID == in.ID }) {
+			t.Errorf("%s was not adopted", in.ID)
+		}
+	}
+	f.svc = second
 }

@@ -475,6 +475,40 @@ func (rt *Runtime) Stop(ctx context.Context, p Proc, grace time.Duration) {
 	}
 }
 
+// own takes the instance directory's lock, waiting while another server
+// process on the same data directory holds it, and returns its release.
+func (rt *Runtime) own(ctx context.Context) (func(), error) {
+	if err := os.MkdirAll(rt.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(rt.Dir, ".owner"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for waited := false; ; waited = true {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			if waited {
+				rt.Log.Info("fleet: this server now runs the data directory's instances")
+			}
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+		}
+		if !waited {
+			rt.Log.Info("fleet: another server process on this data directory runs its instances; this one takes over if that one stops")
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
 // Remove deletes instance id's directory and control groups.
 func (rt *Runtime) Remove(id string) error {
 	removeCgroups(id)
