@@ -133,13 +133,8 @@ func (s *Service) Run(ctx context.Context) error {
 				changes = nil
 				continue
 			}
-			for drained := false; !drained; {
-				select {
-				case <-changes:
-				default:
-					drained = true
-				}
-			}
+			// One reload covers every change queued meanwhile.
+			events.Drain(changes)
 			if err := s.reload(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("DNS: apply a change", "err", err)
 			}

@@ -149,6 +149,19 @@ func (b *Bus) Subscribe(topic string) (<-chan Event, func()) {
 	}
 }
 
+// Drain empties ch of the events queued behind one just received, so that a
+// subscriber that reloads its state on any change reloads once for them
+// all.
+func Drain(ch <-chan Event) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
+
 // Ready is closed once Run has read its starting point: events committed
 // after that are delivered. It stays open if Run fails before that.
 func (b *Bus) Ready() <-chan struct{} { return b.ready }

@@ -116,12 +116,10 @@ type Balancer interface {
 	// Deregister removes the instance; with wait, it returns once the
 	// instance's in-flight requests are done (the deregistration delay).
 	Deregister(ctx context.Context, targetGroup, instanceID string, wait bool) error
-	// Unhealthy reports whether the target group's health checks failed
-	// the instance, and why.
-	Unhealthy(ctx context.Context, targetGroup, instanceID string) (bool, string)
-	// Healthy reports whether the instance passed the target group's
-	// health checks and takes traffic.
-	Healthy(ctx context.Context, targetGroup, instanceID string) bool
+	// TargetState is the instance's state in the target group (ELBv2's:
+	// "healthy", "unhealthy", ...; "" when it is not registered) and, when
+	// not healthy, why.
+	TargetState(ctx context.Context, targetGroup, instanceID string) (state, reason string)
 }
 
 // Config is a Service's dependencies.
@@ -412,25 +410,10 @@ func (s *Service) DeleteGroup(ctx context.Context, projectID, name string) error
 		return err
 	}
 	s.poke()
-	for {
-		insts, err := s.Instances(ctx, g.ID)
-		if err != nil {
-			return err
-		}
-		live := 0
-		for _, in := range insts {
-			if in.State != Terminated {
-				live++
-			}
-		}
-		if live == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := s.waitInstances(ctx, g.ID, func(ins []*Instance) bool {
+		return !slices.ContainsFunc(ins, func(in *Instance) bool { return in.State != Terminated })
+	}); err != nil {
+		return err
 	}
 	return s.db.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM instances WHERE group_id = ?", g.ID); err != nil {
@@ -788,7 +771,7 @@ func (s *Service) unhealthy(ctx context.Context, g *Group, in *Instance) string 
 		return ""
 	}
 	for _, tg := range g.TargetGroups {
-		if bad, why := s.cfg.Balancer.Unhealthy(ctx, tg, in.ID); bad {
+		if state, why := s.cfg.Balancer.TargetState(ctx, tg, in.ID); state == "unhealthy" {
 			return "ELB health check: " + why
 		}
 	}
@@ -969,28 +952,41 @@ func (s *Service) Terminate(ctx context.Context, projectID, id string, decrement
 // as on AWS, a new launch configuration applies to instances launched
 // after it.
 func (s *Service) WaitInService(ctx context.Context, projectID, name string, n int) error {
-	for {
-		g, err := s.Group(ctx, projectID, name)
-		if err != nil {
-			return err
-		}
-		ins, err := s.Instances(ctx, g.ID)
-		if err != nil {
-			return err
-		}
-		up := 0
+	g, err := s.Group(ctx, projectID, name)
+	if err != nil {
+		return err
+	}
+	up := 0
+	err = s.waitInstances(ctx, g.ID, func(ins []*Instance) bool {
+		up = 0
 		for _, in := range ins {
 			if in.State == InService {
 				up++
 			}
 		}
-		if up >= n {
+		return up >= n
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("group %s: %d of %d instances in service: %w", name, up, n, ctx.Err())
+	}
+	return err
+}
+
+// waitInstances reads the group's instances every 20 ms until done says
+// so, or ctx ends.
+func (s *Service) waitInstances(ctx context.Context, groupID string, done func([]*Instance) bool) error {
+	for {
+		ins, err := s.Instances(ctx, groupID)
+		if err != nil {
+			return err
+		}
+		if done(ins) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("group %s: %d of %d instances in service: %w", name, up, n, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -1107,31 +1103,26 @@ func (s *Service) RollingReplace(ctx context.Context, projectID, name string, p 
 // not in before are in service and healthy in g's target groups, and
 // returns their IDs.
 func (s *Service) waitFresh(ctx context.Context, g *Group, before map[string]bool, n int) ([]string, error) {
-	deadline := time.Now().Add(rollingWait)
-	for {
-		ins, err := s.Instances(ctx, g.ID)
-		if err != nil {
-			return nil, err
-		}
-		var fresh []string
+	wctx, cancel := context.WithTimeout(ctx, rollingWait)
+	defer cancel()
+	var fresh []string
+	err := s.waitInstances(wctx, g.ID, func(ins []*Instance) bool {
+		fresh = fresh[:0]
 		for _, in := range ins {
-			if in.State == InService && in.LaunchConfiguration == g.LaunchConfiguration && !before[in.ID] && s.takesTraffic(ctx, g, in.ID) {
+			if in.State == InService && in.LaunchConfiguration == g.LaunchConfiguration && !before[in.ID] && s.takesTraffic(wctx, g, in.ID) {
 				fresh = append(fresh, in.ID)
 			}
 		}
-		if len(fresh) >= n {
-			return fresh, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("group %s: %d of %d new instances of launch configuration %s in service after %s; see slipway fleet get %s --all",
-				g.Name, len(fresh), n, g.LaunchConfiguration, rollingWait, g.Name)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+		return len(fresh) >= n
+	})
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		return nil, fmt.Errorf("group %s: %d of %d new instances of launch configuration %s in service after %s; see slipway fleet get %s --all",
+			g.Name, len(fresh), n, g.LaunchConfiguration, rollingWait, g.Name)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return fresh, nil
 }
 
 // takesTraffic reports whether every target group of g has found the
@@ -1142,7 +1133,7 @@ func (s *Service) takesTraffic(ctx context.Context, g *Group, id string) bool {
 		return true
 	}
 	for _, tg := range g.TargetGroups {
-		if !s.cfg.Balancer.Healthy(ctx, tg, id) {
+		if state, _ := s.cfg.Balancer.TargetState(ctx, tg, id); state != "healthy" {
 			return false
 		}
 	}
@@ -1151,26 +1142,10 @@ func (s *Service) takesTraffic(ctx context.Context, g *Group, id string) bool {
 
 // waitGone waits until the instances have left service.
 func (s *Service) waitGone(ctx context.Context, g *Group, gone []*Instance) error {
-	for {
-		ins, err := s.Instances(ctx, g.ID)
-		if err != nil {
-			return err
-		}
-		left := 0
-		for _, in := range ins {
-			for _, o := range gone {
-				if in.ID == o.ID && (in.State == Pending || in.State == InService) {
-					left++
-				}
-			}
-		}
-		if left == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return s.waitInstances(ctx, g.ID, func(ins []*Instance) bool {
+		return !slices.ContainsFunc(ins, func(in *Instance) bool {
+			return (in.State == Pending || in.State == InService) &&
+				slices.ContainsFunc(gone, func(o *Instance) bool { return o.ID == in.ID })
+		})
+	})
 }

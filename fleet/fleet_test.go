@@ -44,10 +44,16 @@ func (b *recordingBalancer) Deregister(_ context.Context, tg, id string, wait bo
 	return nil
 }
 
-func (b *recordingBalancer) Healthy(_ context.Context, tg, id string) bool {
+func (b *recordingBalancer) TargetState(_ context.Context, tg, id string) (string, string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.registered[tg+"/"+id] && !b.failing[id]
+	switch {
+	case !b.registered[tg+"/"+id]:
+		return "", ""
+	case b.failing[id]:
+		return "unhealthy", "Target.ResponseCodeMismatch"
+	}
+	return "healthy", ""
 }
 
 func (b *recordingBalancer) has(tg, id string) bool {
@@ -60,12 +66,6 @@ func (b *recordingBalancer) count() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.registered)
-}
-
-func (b *recordingBalancer) Unhealthy(_ context.Context, _, id string) (bool, string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.failing[id], "Target.ResponseCodeMismatch"
 }
 
 type fixture struct {
@@ -354,7 +354,7 @@ func TestFleet_RollingReplaceKeepsTheMinimumInServiceAndSignalsEachBatch(t *test
 					}
 					n := 0
 					for _, in := range f.live(t, g) {
-						if b.Healthy(ctx, "tg-1", in.ID) {
+						if func() bool { st, _ := b.TargetState(ctx, "tg-1", in.ID); return st == "healthy" }() {
 							n++
 						}
 					}

@@ -199,13 +199,7 @@ func (s *Service) Run(ctx context.Context) error {
 				continue
 			}
 			// One reload covers every change queued meanwhile.
-			for drained := false; !drained; {
-				select {
-				case <-changes:
-				default:
-					drained = true
-				}
-			}
+			events.Drain(changes)
 			if err := s.reload(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("load balancers: apply a change", "err", err)
 			}

@@ -63,28 +63,15 @@ func (b fleetBalancer) Deregister(ctx context.Context, targetGroup, instanceID s
 	return err
 }
 
-func (b fleetBalancer) Unhealthy(ctx context.Context, targetGroup, instanceID string) (bool, string) {
+func (b fleetBalancer) TargetState(ctx context.Context, targetGroup, instanceID string) (state, reason string) {
 	ths, err := b.lb.TargetHealth(ctx, targetGroup)
 	if err != nil {
-		return false, ""
-	}
-	for _, th := range ths {
-		if th.ID == instanceID && th.State == lbsvc.StateUnhealthy {
-			return true, th.Reason + ": " + th.Description
-		}
-	}
-	return false, ""
-}
-
-func (b fleetBalancer) Healthy(ctx context.Context, targetGroup, instanceID string) bool {
-	ths, err := b.lb.TargetHealth(ctx, targetGroup)
-	if err != nil {
-		return false
+		return "", ""
 	}
 	for _, th := range ths {
 		if th.ID == instanceID {
-			return th.State == lbsvc.StateHealthy
+			return th.State, th.Reason + ": " + th.Description
 		}
 	}
-	return false
+	return "", ""
 }
