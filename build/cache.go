@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/slipway/slipway/buildspec"
+	"github.com/slipway/slipway/unpack"
 )
 
 // DirCache keeps one build project's cache (the buildspec's cache.paths)
@@ -74,7 +75,7 @@ func (c *DirCache) Restore(ctx context.Context, roots cacheRoots) (int, error) {
 		}
 		fi, err := f.Stat()
 		if err == nil {
-			err = Unpack(ctx, f, fi.Size(), roots.dir(name))
+			err = unpack.Zip(ctx, f, fi.Size(), roots.dir(name))
 		}
 		f.Close()
 		if err != nil {

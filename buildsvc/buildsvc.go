@@ -24,6 +24,7 @@ import (
 	"github.com/slipway/slipway/repo"
 	"github.com/slipway/slipway/secret"
 	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/unpack"
 )
 
 // JobKind is the kind of the durable job that runs one build.
@@ -760,7 +761,7 @@ func (s *Service) fetchSource(ctx context.Context, b *Build, dir string) (string
 		if _, err := io.Copy(f, rc); err != nil {
 			return "", fmt.Errorf("source %s: %w", b.Source, err)
 		}
-		if err := build.Unpack(ctx, f, info.Size, dir); err != nil {
+		if err := unpack.Zip(ctx, f, info.Size, dir); err != nil {
 			return "", &build.ClientError{Err: fmt.Errorf("source %s: %w", b.Source, err)}
 		}
 		return b.Source, nil
