@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +24,7 @@ import (
 	"github.com/slipway/slipway/artifact"
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/deploy"
 	"github.com/slipway/slipway/dnssvc"
 	"github.com/slipway/slipway/events"
 	"github.com/slipway/slipway/fleet"
@@ -46,11 +49,18 @@ type fixture struct {
 	jobs   *jobs.Engine
 	stacks *stacksvc.Service
 	pipes  *pipelinesvc.Service
-	tokens map[string]string // actor -> token; "anon" has none
-	n      int
+	// deploys runs deployments only where a test runs the job engine.
+	deploys *deploy.Service
+	// deployment is a deployment of application web to group web-group,
+	// which stays Created while no job runs; revision is its digest.
+	deployment, revision string
+	tokens               map[string]string // actor -> token; "anon" has none
+	n                    int
 }
 
-var actors = []string{"admin", "owner", "writer", "approver", "reader", "teamwriter", "stranger", "anon", "badtoken"}
+// actors are the kinds of callers. "agent" holds an on-premises host's
+// agent credential, which is no user's.
+var actors = []string{"admin", "owner", "writer", "approver", "reader", "teamwriter", "stranger", "anon", "badtoken", "agent"}
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
@@ -74,8 +84,9 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	// The job engine is not run: started builds stay queued, stack
-	// operations stay in progress.
-	jobEngine := jobs.New(db, jobs.Options{Logger: log})
+	// operations stay in progress. Where a test runs it, its end cancels
+	// the jobs still running (a deployment waiting for an agent) at once.
+	jobEngine := jobs.New(db, jobs.Options{Logger: log, ShutdownGrace: time.Millisecond})
 	builds := buildsvc.NewService(db, buildsvc.Config{Jobs: jobEngine, Repos: repos,
 		Secrets: secrets, Artifacts: arts, WorkDir: filepath.Join(dir, "builds"), Log: log})
 	types := stack.NewRegistry()
@@ -102,10 +113,14 @@ func newFixture(t *testing.T) *fixture {
 		<-ran
 		<-ran
 	})
+	fleetSvc := fleet.New(fleet.Config{DB: db, Log: log, Runtime: &fleet.Runtime{Dir: filepath.Join(dir, "instances"), DataDir: dir}})
+	// Agents may be silent long enough for a long poll to outlast a slow
+	// machine's job engine.
+	deploys := deploy.New(deploy.Config{DB: db, Jobs: jobEngine, Bus: bus, Artifacts: arts, Fleet: fleetSvc, Log: log, AgentTimeout: 2 * time.Minute})
 	s := &api.Server{Auth: a, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipes,
-		LoadBalancers: lbs, DNS: dns, Log: log, Registry: reg,
-		Fleet: fleet.New(fleet.Config{DB: db, Log: log, Runtime: &fleet.Runtime{Dir: filepath.Join(dir, "instances"), DataDir: dir}})}
-	f := &fixture{srv: httptest.NewServer(s.Handler()), api: s, auth: a, jobs: jobEngine, stacks: stacks, pipes: pipes, tokens: map[string]string{}}
+		LoadBalancers: lbs, DNS: dns, Log: log, Registry: reg, Fleet: fleetSvc, Deploys: deploys}
+	f := &fixture{srv: httptest.NewServer(s.Handler()), api: s, auth: a, jobs: jobEngine, stacks: stacks, pipes: pipes, deploys: deploys,
+		tokens: map[string]string{}}
 	t.Cleanup(f.srv.Close)
 	b, _ := os.ReadFile(filepath.Join(dir, "admin-token"))
 	f.tokens["admin"] = strings.TrimSpace(string(b))
@@ -153,7 +168,57 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.tokens["badtoken"] = auth.TokenPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAA"
+	// Application web with group web-group, which selects the hosts tagged
+	// role=web (there are none), and a deployment of a revision to it;
+	// host agent-host, whose credential is the agent actor's, and host
+	// tagged, whose tags the table sets.
+	if _, err := deploys.CreateApplication(ctx, def.ID, "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deploys.CreateGroup(ctx, def.ID, "web", "web-group", "", deploy.GroupSpec{TagFilters: []deploy.TagFilter{{Key: "role", Value: "web"}}}); err != nil {
+		t.Fatal(err)
+	}
+	ri, err := deploys.RegisterRevision(ctx, def.ID, "web", bytes.NewReader(revisionZip("web")), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := deploys.Create(ctx, def.ID, deploy.CreateInput{Application: "web", Group: "web-group", Digest: ri.Digest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deployment, f.revision = d.ID, ri.Digest
+	for _, name := range []string{"agent-host", "tagged"} {
+		_, token, err := deploys.RegisterHost(ctx, def.ID, name, nil, "admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "agent-host" {
+			f.tokens["agent"] = token
+		}
+	}
 	return f
+}
+
+// revisionZip is a revision: a zip archive with an appspec.yml and a file
+// saying who it is. Writing to memory cannot fail.
+func revisionZip(who string) []byte {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range []struct{ name, body string }{
+		{"appspec.yml", "version: 0.0\nos: linux\nfiles:\n  - source: index.html\n    destination: /srv/www\n"},
+		{"index.html", who + "\n"},
+	} {
+		w, _ := zw.Create(f.name)
+		_, _ = io.WriteString(w, f.body)
+	}
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+// rawBody is a request body sent as it is, not as JSON.
+type rawBody struct {
+	contentType string
+	data        []byte
 }
 
 // newRepo creates a repository with the per-repository grants of the table:
@@ -177,11 +242,19 @@ func (f *fixture) newRepo(t *testing.T) string {
 func (f *fixture) do(t *testing.T, actor, method, path string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
-	if body != nil {
+	contentType := ""
+	switch body := body.(type) {
+	case nil:
+	case rawBody:
+		rd, contentType = bytes.NewReader(body.data), body.contentType
+	default:
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, f.srv.URL+path, rd)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	if tok := f.tokens[actor]; tok != "" {
 		if strings.HasPrefix(path, "/git/") {
 			req.SetBasicAuth("anyone", tok)
@@ -292,19 +365,20 @@ func (f *fixture) newExecution(t *testing.T) string {
 // access is one row of the table: a request and the status each actor gets.
 type access struct {
 	method, pattern string
-	path            string // may hold {repo}, {stack}, {pipeline} or {execution}, replaced by a fresh one per actor
+	path            string // may hold {repo}, {stack}, {pipeline} or {execution}, replaced by a fresh one per actor, or {deployment}
 	body            func(n int) any
 	want            map[string]int
 }
 
 // everyone builds an expectation: def for authenticated actors, 401 for the
-// anonymous and bad-token ones, with exceptions.
+// anonymous and bad-token ones and for the agent (its credential is no
+// user's), with exceptions.
 func everyone(def int, except map[string]int) map[string]int {
 	m := map[string]int{}
 	for _, a := range actors {
 		m[a] = def
 	}
-	m["anon"], m["badtoken"] = 401, 401
+	m["anon"], m["badtoken"], m["agent"] = 401, 401, 401
 	for k, v := range except {
 		m[k] = v
 	}
@@ -320,6 +394,11 @@ func onlyAdmin(ok int) map[string]int {
 	return everyone(403, map[string]int{"admin": ok})
 }
 
+// onlyAgent: the routes that take an agent's credential and no user's.
+func onlyAgent(ok int) map[string]int {
+	return everyone(401, map[string]int{"agent": ok})
+}
+
 func accessTable() []access {
 	named := func(prefix string) func(int) any {
 		return func(n int) any { return map[string]string{"name": fmt.Sprintf("%s%d", prefix, n)} }
@@ -333,6 +412,9 @@ func accessTable() []access {
 	}
 	const pipelines = "/api/v1/projects/default/pipelines"
 	const stacks = "/api/v1/projects/default/stacks"
+	const apps = "/api/v1/projects/default/applications"
+	const deployments = "/api/v1/projects/default/deployments"
+	const hosts = "/api/v1/projects/default/on-premises-instances"
 	template := func(int) any { return thingTemplate("y") }
 	changeSet := func(int) any {
 		b := thingTemplate("y")
@@ -342,8 +424,8 @@ func accessTable() []access {
 	return []access{
 		{"GET", "/api/v1/me", "/api/v1/me", nil, everyone(200, nil)},
 		{"GET", "/metrics", "/metrics", nil, everyone(200, nil)},
-		{"GET", "/healthz", "/healthz", nil, everyone(200, map[string]int{"anon": 200, "badtoken": 200})},
-		{"GET", "/api/v1/openapi.json", "/api/v1/openapi.json", nil, everyone(200, map[string]int{"anon": 200, "badtoken": 200})},
+		{"GET", "/healthz", "/healthz", nil, everyone(200, map[string]int{"anon": 200, "badtoken": 200, "agent": 200})},
+		{"GET", "/api/v1/openapi.json", "/api/v1/openapi.json", nil, everyone(200, map[string]int{"anon": 200, "badtoken": 200, "agent": 200})},
 		{"GET", "/api/v1/projects", "/api/v1/projects", nil, everyone(200, nil)},
 		{"POST", "/api/v1/projects", "/api/v1/projects", named("p"), onlyAdmin(201)},
 		{"GET", "/api/v1/projects/{project}/repos", "/api/v1/projects/default/repos", nil, everyone(200, nil)},
@@ -454,6 +536,58 @@ func accessTable() []access {
 		// Only an instance's credential signals here; no user's token does.
 		{"POST", "/api/v1/instance/signal", "/api/v1/instance/signal",
 			func(int) any { return map[string]string{"status": "SUCCESS"} }, everyone(401, nil)},
+		{"GET", "/api/v1/projects/{project}/applications", apps, nil, projectOnly(200)},
+		{"POST", "/api/v1/projects/{project}/applications", apps, named("app"), projectOnly(201)},
+		{"GET", "/api/v1/projects/{project}/applications/{app}", apps + "/web", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/applications/{app}", apps + "/nosuch", nil, projectOnly(404)},
+		{"DELETE", "/api/v1/projects/{project}/applications/{app}", apps + "/nosuch", nil, projectOnly(404)},
+		// Its deployment is not over.
+		{"DELETE", "/api/v1/projects/{project}/applications/{app}", apps + "/web", nil, projectOnly(409)},
+		{"GET", "/api/v1/projects/{project}/applications/{app}/deployment-groups", apps + "/web/deployment-groups", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/applications/{app}/deployment-groups/{group}", apps + "/web/deployment-groups/web-group", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/applications/{app}/deployment-groups/{group}", apps + "/web/deployment-groups/nosuch", nil, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/applications/{app}/revisions", apps + "/web/revisions", nil, projectOnly(200)},
+		{"POST", "/api/v1/projects/{project}/applications/{app}/revisions", apps + "/web/revisions?description=table",
+			func(n int) any { return rawBody{"application/zip", revisionZip(fmt.Sprint(n))} }, projectOnly(201)},
+		{"GET", "/api/v1/projects/{project}/deployment-configs", "/api/v1/projects/default/deployment-configs", nil, projectOnly(200)},
+		{"POST", "/api/v1/projects/{project}/deployment-configs", "/api/v1/projects/default/deployment-configs",
+			func(n int) any {
+				return map[string]any{"name": fmt.Sprintf("cfg%d", n), "minimum_healthy_hosts": map[string]any{"type": "HOST_COUNT", "value": 1}}
+			}, projectOnly(201)},
+		{"GET", "/api/v1/projects/{project}/deployments", deployments + "?application=web&group=web-group&limit=5", nil, projectOnly(200)},
+		// The group's deployment is not over: a group runs one at a time.
+		{"POST", "/api/v1/projects/{project}/deployments", deployments,
+			func(int) any {
+				return map[string]string{"application": "web", "deployment_group": "web-group", "revision": "{revision}"}
+			}, projectOnly(409)},
+		{"POST", "/api/v1/projects/{project}/deployments", deployments,
+			func(int) any {
+				return map[string]string{"application": "web", "deployment_group": "nosuch", "revision": "{revision}"}
+			}, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/deployments/{id}", deployments + "/{deployment}", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/deployments/{id}", deployments + "/d-NOSUCH", nil, projectOnly(404)},
+		{"POST", "/api/v1/projects/{project}/deployments/{id}/stop", deployments + "/d-NOSUCH/stop",
+			func(int) any { return map[string]bool{"rollback": false} }, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/deployments/{id}/instances", deployments + "/{deployment}/instances", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/deployments/{id}/logs", deployments + "/{deployment}/logs?instance=mi-x&after=0", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/on-premises-instances", hosts, nil, projectOnly(200)},
+		{"POST", "/api/v1/projects/{project}/on-premises-instances", hosts,
+			func(n int) any {
+				return map[string]any{"name": fmt.Sprintf("host%d", n), "tags": map[string]string{"role": "db"}}
+			}, projectOnly(201)},
+		{"PUT", "/api/v1/projects/{project}/on-premises-instances/{name}/tags", hosts + "/tagged/tags",
+			func(int) any { return map[string]any{"tags": map[string]string{"role": "cache"}} }, projectOnly(200)},
+		{"DELETE", "/api/v1/projects/{project}/on-premises-instances/{name}", hosts + "/nosuch", nil, projectOnly(404)},
+		// Only an agent's credential reaches its commands; no user's token
+		// does. No command exists while no job runs.
+		{"GET", "/api/v1/agent/host", "/api/v1/agent/host", nil, onlyAgent(200)},
+		{"GET", "/api/v1/agent/commands", "/api/v1/agent/commands?wait=0", nil, onlyAgent(204)},
+		{"POST", "/api/v1/agent/commands/{id}/ack", "/api/v1/agent/commands/c-nosuch/ack", nil, onlyAgent(404)},
+		{"POST", "/api/v1/agent/commands/{id}/log", "/api/v1/agent/commands/c-nosuch/log",
+			func(int) any { return rawBody{"text/plain", []byte("[stdout]hello\n")} }, onlyAgent(404)},
+		{"POST", "/api/v1/agent/commands/{id}/complete", "/api/v1/agent/commands/c-nosuch/complete",
+			func(int) any { return map[string]any{"status": "Succeeded"} }, onlyAgent(404)},
+		{"GET", "/api/v1/agent/commands/{id}/bundle", "/api/v1/agent/commands/c-nosuch/bundle", nil, onlyAgent(404)},
 		{"GET", "/api/v1/users", "/api/v1/users", nil, everyone(200, nil)},
 		{"POST", "/api/v1/users", "/api/v1/users", named("u"), onlyAdmin(201)},
 		{"GET", "/api/v1/tokens", "/api/v1/tokens", nil, everyone(200, nil)},
@@ -505,6 +639,10 @@ func TestAccess_EveryRouteAndActor(t *testing.T) {
 				}
 				if strings.Contains(path, "{execution}") {
 					path = strings.ReplaceAll(path, "{execution}", f.newExecution(t))
+				}
+				path = strings.ReplaceAll(path, "{deployment}", f.deployment)
+				if m, ok := body.(map[string]string); ok && m["revision"] == "{revision}" {
+					m["revision"] = f.revision
 				}
 				method := row.method
 				if method == "GIT" {
@@ -1117,5 +1255,262 @@ func TestLoadBalancersAndDNS_ShowThePortMappingAndTakeRegistrations(t *testing.T
 	if err := json.Unmarshal(b, &zones); code != 200 || err != nil || !strings.HasPrefix(zones.DNSAddress, "127.0.0.1:") ||
 		len(zones.HostedZones) != 1 || zones.HostedZones[0].Name != "example.internal." {
 		t.Errorf("hosted zones: %d %s", code, b)
+	}
+}
+
+// agentPoll long-polls for a command with an agent's credential, from any
+// goroutine.
+func (f *fixture) agentPoll(token string, wait int) (int, []byte, error) {
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/agent/commands?wait=%d", f.srv.URL, wait), nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// registerHost registers an on-premises host tagged role=role through the
+// API and makes its credential the token of actor name.
+func (f *fixture) registerHost(t *testing.T, name, role string) string {
+	t.Helper()
+	code, b := f.do(t, "teamwriter", "POST", "/api/v1/projects/default/on-premises-instances",
+		map[string]any{"name": name, "tags": map[string]string{"role": role}})
+	var reg struct {
+		Host struct {
+			ID   string            `json:"id"`
+			Tags map[string]string `json:"tags"`
+		} `json:"host"`
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(b, &reg); code != 201 || err != nil || !strings.HasPrefix(reg.Token, deploy.HostTokenPrefix) || reg.Host.Tags["role"] != role {
+		t.Fatalf("register %s: %d %s", name, code, b)
+	}
+	f.tokens[name] = reg.Token
+	return reg.Host.ID
+}
+
+func TestDeploy_AnAgentLongPollsItsHostsCommandsAndNoOtherHostsOnes(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { _ = f.jobs.Run(ctx); close(stopped) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+	def, err := f.auth.Project(ctx, auth.DefaultProject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop := f.registerHost(t, "shop-1", "shop")
+	f.registerHost(t, "db-1", "db")
+	if code, b := f.do(t, "teamwriter", "POST", "/api/v1/projects/default/applications", map[string]string{"name": "shop"}); code != 201 {
+		t.Fatalf("create application: %d %s", code, b)
+	}
+	if _, err := f.deploys.CreateGroup(ctx, def.ID, "shop", "prod", "", deploy.GroupSpec{TagFilters: []deploy.TagFilter{{Key: "role", Value: "shop"}}}); err != nil {
+		t.Fatal(err)
+	}
+	archive := revisionZip("shop v1")
+	code, b := f.do(t, "teamwriter", "POST", "/api/v1/projects/default/applications/shop/revisions?description=v1", rawBody{"application/zip", archive})
+	var rev struct {
+		Digest, Description string
+		BundleType          string `json:"bundle_type"`
+	}
+	if err := json.Unmarshal(b, &rev); code != 201 || err != nil || rev.BundleType != "zip" || rev.Description != "v1" {
+		t.Fatalf("upload revision: %d %s", code, b)
+	}
+	if code, b, err := f.agentPoll(f.tokens["shop-1"], 1); err != nil || code != 204 {
+		t.Fatalf("poll with nothing to do: %d %s %v", code, b, err)
+	}
+
+	type answer struct {
+		code int
+		body []byte
+		err  error
+	}
+	polled := make(chan answer, 1)
+	go func() {
+		code, b, err := f.agentPoll(f.tokens["shop-1"], 600) // the server's bound applies
+		polled <- answer{code, b, err}
+	}()
+	code, b = f.do(t, "teamwriter", "POST", "/api/v1/projects/default/deployments",
+		map[string]any{"application": "shop", "deployment_group": "prod", "revision": rev.Digest, "description": "first"})
+	var d struct {
+		ID, Status string
+		CreatedBy  string `json:"created_by"`
+	}
+	if err := json.Unmarshal(b, &d); code != 201 || err != nil || d.Status != deploy.Created || d.CreatedBy != "teamwriter" {
+		t.Fatalf("create deployment: %d %s", code, b)
+	}
+	got := <-polled
+	var cmd struct {
+		ID       string `json:"id"`
+		Event    string `json:"event"`
+		Deploy   string `json:"deployment_id"`
+		Revision struct{ Digest string }
+	}
+	if err := json.Unmarshal(got.body, &cmd); got.err != nil || got.code != 200 || err != nil || cmd.ID == "" || cmd.Event == "" ||
+		cmd.Deploy != d.ID || cmd.Revision.Digest != rev.Digest {
+		t.Fatalf("long poll: %d %s %v", got.code, got.body, got.err)
+	}
+
+	at := "/api/v1/agent/commands/" + cmd.ID
+	for _, r := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", at + "/ack", nil},
+		{"POST", at + "/log", rawBody{"text/plain", []byte("[stdout]not mine\n")}},
+		{"POST", at + "/complete", map[string]any{"status": "Failed", "diagnostics": map[string]string{"error_code": "ScriptFailed", "message": "no"}}},
+		{"GET", at + "/bundle", nil},
+	} {
+		if code, b := f.do(t, "db-1", r.method, r.path, r.body); code != 404 {
+			t.Fatalf("%s %s by another host: %d %s", r.method, r.path, code, b)
+		}
+	}
+	if code, b := f.do(t, "shop-1", "POST", at+"/ack", nil); code != 200 || !bytes.Contains(b, []byte(`"status": "InProgress"`)) {
+		t.Fatalf("ack: %d %s", code, b)
+	}
+	if code, b := f.do(t, "shop-1", "GET", at+"/bundle", nil); code != 200 || !bytes.Equal(b, archive) {
+		t.Fatalf("bundle: %d, %d bytes", code, len(b))
+	}
+	for _, chunk := range []string{"[stdout]hello\n", ""} {
+		if code, b := f.do(t, "shop-1", "POST", at+"/log", rawBody{"text/plain", []byte(chunk)}); code != 204 {
+			t.Fatalf("log %q: %d %s", chunk, code, b)
+		}
+	}
+	code, b = f.do(t, "reader", "GET", "/api/v1/projects/default/deployments/"+d.ID+"/logs?instance="+shop, nil)
+	if code != 403 {
+		t.Fatalf("logs without read on the project: %d %s", code, b)
+	}
+	code, b = f.do(t, "teamwriter", "GET", "/api/v1/projects/default/deployments/"+d.ID+"/logs?instance="+shop, nil)
+	var logs struct {
+		Status string `json:"deployment_status"`
+		Chunks []struct {
+			Seq   int64
+			Event string
+			Text  string
+		}
+	}
+	if err := json.Unmarshal(b, &logs); code != 200 || err != nil || len(logs.Chunks) != 1 || logs.Chunks[0].Text != "[stdout]hello\n" ||
+		logs.Chunks[0].Event != cmd.Event || logs.Status != deploy.InProgress {
+		t.Fatalf("deployment logs: %d %s", code, b)
+	}
+	outcome := map[string]any{"status": "Succeeded", "diagnostics": map[string]string{"error_code": "Success", "message": "Succeeded"}}
+	if code, b := f.do(t, "shop-1", "POST", at+"/complete", outcome); code != 204 {
+		t.Fatalf("complete: %d %s", code, b)
+	}
+	if code, b := f.do(t, "shop-1", "POST", at+"/complete", outcome); code != 409 || !bytes.Contains(b, []byte("has ended already")) {
+		t.Fatalf("complete twice: %d %s", code, b)
+	}
+
+	// Completions are audited as the host's agent; polls, acks and logs
+	// are not, and no credential is written down.
+	_, audit := f.do(t, "admin", "GET", "/api/v1/audit?limit=500", nil)
+	var es []auth.AuditEntry
+	if err := json.Unmarshal(audit, &es); err != nil {
+		t.Fatal(err)
+	}
+	var completes []int
+	for _, e := range es {
+		if strings.HasPrefix(e.Action, "POST /api/v1/agent/commands/{id}/") && e.Action != "POST /api/v1/agent/commands/{id}/complete" {
+			t.Errorf("audited %s", e.Action)
+		}
+		if e.Action == "POST /api/v1/agent/commands/{id}/complete" && e.Actor == "agent:"+shop {
+			completes = append(completes, e.Status)
+		}
+	}
+	if fmt.Sprint(completes) != "[409 204]" {
+		t.Errorf("audited completions of %s: %v", shop, completes)
+	}
+	for _, tok := range []string{f.tokens["shop-1"], f.tokens["db-1"]} {
+		if bytes.Contains(audit, []byte(tok)) {
+			t.Fatal("the audit log holds an agent's credential")
+		}
+	}
+
+	// An agent's credential is nobody's on user routes; a revoked host's
+	// is nothing.
+	if code, b := f.do(t, "db-1", "GET", "/api/v1/projects/default/applications", nil); code != 401 {
+		t.Fatalf("an agent credential on a user route: %d %s", code, b)
+	}
+	if code, b := f.do(t, "teamwriter", "DELETE", "/api/v1/projects/default/on-premises-instances/shop-1", nil); code != 204 {
+		t.Fatalf("revoke: %d %s", code, b)
+	}
+	for _, path := range []string{"/api/v1/agent/commands?wait=0", "/api/v1/agent/host", at + "/bundle"} {
+		if code, b := f.do(t, "shop-1", "GET", path, nil); code != 401 || !bytes.Contains(b, []byte("takes a deployment agent's credential")) {
+			t.Fatalf("%s with a revoked host's credential: %d %s", path, code, b)
+		}
+	}
+	if code, b := f.do(t, "db-1", "GET", "/api/v1/agent/host", nil); code != 200 || !bytes.Contains(b, []byte(`"name": "db-1"`)) {
+		t.Fatalf("the other host: %d %s", code, b)
+	}
+}
+
+func TestDeploy_ErrorsSayWhatIsWrongAndWhatToDo(t *testing.T) {
+	f := newFixture(t)
+	const p = "/api/v1/projects/default"
+	for _, c := range []struct {
+		method, path string
+		body         any
+		want         int
+		text         string
+	}{
+		{"POST", p + "/applications", map[string]string{"name": "web"}, 409, `"application web already exists"`},
+		{"POST", p + "/applications", map[string]string{"name": "bad name"}, 400, `application name \"bad name\"`},
+		{"GET", p + "/applications/nosuch", nil, 404, `"application nosuch not found"`},
+		{"DELETE", p + "/applications/web", nil, 409, `"application web has a deployment in progress; stop it first (slipway deploy stop)"`},
+		{"POST", p + "/deployments", map[string]string{"application": "web", "deployment_group": "web-group", "revision": f.revision}, 409,
+			"already has an active deployment '" + f.deployment + "'; wait for it or stop it (slipway deploy stop " + f.deployment + `)"`},
+		{"POST", p + "/deployments", map[string]string{"application": "web", "deployment_group": "web-group", "revision": "sha256:" + strings.Repeat("0", 64)}, 404,
+			"is not a revision of application web: register it first"},
+		{"POST", p + "/deployments", map[string]string{"application": "web", "deployment_group": "web-group"}, 400, "revision: give the digest"},
+		{"POST", p + "/deployments", map[string]any{"application": "web", "deployment_group": "web-group", "revision": f.revision,
+			"auto_rollback": map[string]any{"enabled": true}}, 400, "auto_rollback is enabled with no events"},
+		{"POST", p + "/applications/web/revisions", map[string]string{"archive": "no"}, 415, "with Content-Type application/zip"},
+		{"POST", p + "/applications/web/revisions", rawBody{"application/zip", []byte("not an archive at all")}, 400, "not a zip, tar or tgz archive"},
+		{"GET", p + "/deployments/" + f.deployment + "/logs", nil, 400, "instance: name the instance"},
+		{"POST", p + "/on-premises-instances", map[string]string{"name": "agent-host"}, 409, "is registered already; revoke it first (slipway onprem revoke agent-host)\""},
+		{"POST", p + "/on-premises-instances", map[string]any{"name": "x", "tags": map[string]string{"": "v"}}, 400, "every tag needs a key"},
+		{"POST", p + "/deployment-configs", map[string]any{"name": "CodeDeployDefault.AllAtOnce", "minimum_healthy_hosts": map[string]any{"type": "HOST_COUNT", "value": 0}}, 409,
+			`"deployment configuration CodeDeployDefault.AllAtOnce is predefined"`},
+		{"POST", p + "/deployment-configs", map[string]any{"name": "most", "minimum_healthy_hosts": map[string]any{"type": "FLEET_PERCENT", "value": 100}}, 400,
+			"FLEET_PERCENT must be from 0 to 99"},
+		{"GET", "/api/v1/agent/commands", nil, 401, "takes a deployment agent's credential"},
+	} {
+		code, b := f.do(t, "admin", c.method, c.path, c.body)
+		if code != c.want || !bytes.Contains(b, []byte(c.text)) {
+			t.Errorf("%s %s: %d %s, want %d and %q", c.method, c.path, code, b, c.want, c.text)
+		}
+	}
+}
+
+// TestUploads_ArchivesMayBeLargerThanJSONBodies: revision and build source
+// uploads take up to 1 GiB, while JSON stays bounded at 1 MiB.
+func TestUploads_ArchivesMayBeLargerThanJSONBodies(t *testing.T) {
+	f := newFixture(t)
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.CreateHeader(&zip.FileHeader{Name: "appspec.yml", Method: zip.Store})
+	_, _ = io.WriteString(w, "version: 0.0\nos: linux\n")
+	// Stored random bytes do not shrink: the archive is over 2 MiB.
+	w, _ = zw.CreateHeader(&zip.FileHeader{Name: "blob", Method: zip.Store})
+	blob := make([]byte, 2<<20)
+	_, _ = rand.Read(blob)
+	_, _ = w.Write(blob)
+	_ = zw.Close()
+	big := rawBody{"application/zip", buf.Bytes()}
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/applications/web/revisions", big); code != 201 {
+		t.Fatalf("revision upload: %d %s", code, b)
+	}
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/build-projects", map[string]string{"name": "big"}); code != 201 {
+		t.Fatalf("build project: %d %s", code, b)
+	}
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/build-projects/big/builds", big); code != 201 {
+		t.Fatalf("build upload: %d %s", code, b)
+	}
+	huge := map[string]string{"source": strings.Repeat("x", 2<<20)}
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/build-projects/big/builds", huge); code != 400 || !bytes.Contains(b, []byte("request body too large")) {
+		t.Fatalf("a JSON body over 1 MiB: %d %.200s", code, b)
 	}
 }

@@ -95,7 +95,7 @@ func (s *Server) startBuild(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		return asBuildError(err, "build project "+r.PathValue("name"))
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/zip" {
-		b, err := s.Builds.StartUpload(ctx, bp, http.MaxBytesReader(w, r.Body, maxSourceUpload), p.Name)
+		b, err := s.Builds.StartUpload(ctx, bp, r.Body, p.Name)
 		if err != nil {
 			if errors.As(err, new(*http.MaxBytesError)) {
 				return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "the source archive is larger than 1 GiB"}
@@ -105,6 +105,9 @@ func (s *Server) startBuild(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		writeJSON(w, http.StatusCreated, b)
 		return nil
 	}
+	// The route takes an archive of up to maxSourceUpload; JSON stays as
+	// small as every other route's.
+	r.Body = http.MaxBytesReader(w, r.Body, defaultBodyLimit)
 	var req struct {
 		Source string `json:"source"`
 	}

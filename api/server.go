@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/deploy"
 	"github.com/slipway/slipway/dnssvc"
 	"github.com/slipway/slipway/fleet"
 	"github.com/slipway/slipway/lbsvc"
@@ -43,7 +44,11 @@ type Server struct {
 	LoadBalancers *lbsvc.Service
 	DNS           *dnssvc.Service
 	// Fleet answers instance groups and instances, and instances' signals.
-	Fleet    *fleet.Service
+	Fleet *fleet.Service
+	// Deploys answers applications, deployment groups, revisions,
+	// deployments and on-premises hosts, and the agents of hosts and
+	// instances.
+	Deploys  *deploy.Service
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 
@@ -55,10 +60,18 @@ type Server struct {
 type route struct {
 	method, pattern string
 	handler         func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error
-	// instance routes take an instance's credential, which the handler
-	// checks and audits itself, instead of a user's token.
-	instance bool
+	// machine routes take a machine's credential instead of a user's
+	// token: an instance's, or a deployment agent's. The handler checks it
+	// and audits what is worth auditing itself.
+	machine bool
+	// bodyLimit is the most a request body may hold; 0 means
+	// defaultBodyLimit.
+	bodyLimit int64
 }
+
+// defaultBodyLimit bounds the body of every route that sets no bodyLimit:
+// JSON requests are small.
+const defaultBodyLimit = 1 << 20
 
 func (s *Server) routes() []route {
 	return []route{
@@ -83,7 +96,7 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/v1/projects/{project}/build-projects/{name}", handler: s.getBuildProject},
 		{method: "DELETE", pattern: "/api/v1/projects/{project}/build-projects/{name}", handler: s.deleteBuildProject},
 		{method: "GET", pattern: "/api/v1/projects/{project}/build-projects/{name}/builds", handler: s.listBuilds},
-		{method: "POST", pattern: "/api/v1/projects/{project}/build-projects/{name}/builds", handler: s.startBuild},
+		{method: "POST", pattern: "/api/v1/projects/{project}/build-projects/{name}/builds", handler: s.startBuild, bodyLimit: maxSourceUpload},
 		{method: "GET", pattern: "/api/v1/projects/{project}/builds/{id}", handler: s.getBuild},
 		{method: "POST", pattern: "/api/v1/projects/{project}/builds/{id}/stop", handler: s.stopBuild},
 		{method: "GET", pattern: "/api/v1/projects/{project}/builds/{id}/logs", handler: s.buildLogs},
@@ -127,7 +140,33 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/v1/projects/{project}/instances/{id}", handler: s.getInstance},
 		{method: "GET", pattern: "/api/v1/projects/{project}/instances/{id}/console", handler: s.instanceConsole},
 		{method: "POST", pattern: "/api/v1/projects/{project}/instances/{id}/terminate", handler: s.terminateInstance},
-		{method: "POST", pattern: "/api/v1/instance/signal", handler: s.instanceSignal, instance: true},
+		{method: "GET", pattern: "/api/v1/projects/{project}/applications", handler: s.listApplications},
+		{method: "POST", pattern: "/api/v1/projects/{project}/applications", handler: s.createApplication},
+		{method: "GET", pattern: "/api/v1/projects/{project}/applications/{app}", handler: s.getApplication},
+		{method: "DELETE", pattern: "/api/v1/projects/{project}/applications/{app}", handler: s.deleteApplication},
+		{method: "GET", pattern: "/api/v1/projects/{project}/applications/{app}/deployment-groups", handler: s.listDeploymentGroups},
+		{method: "GET", pattern: "/api/v1/projects/{project}/applications/{app}/deployment-groups/{group}", handler: s.getDeploymentGroup},
+		{method: "GET", pattern: "/api/v1/projects/{project}/applications/{app}/revisions", handler: s.listRevisions},
+		{method: "POST", pattern: "/api/v1/projects/{project}/applications/{app}/revisions", handler: s.uploadRevision, bodyLimit: maxRevisionUpload},
+		{method: "GET", pattern: "/api/v1/projects/{project}/deployment-configs", handler: s.listDeploymentConfigs},
+		{method: "POST", pattern: "/api/v1/projects/{project}/deployment-configs", handler: s.createDeploymentConfig},
+		{method: "GET", pattern: "/api/v1/projects/{project}/deployments", handler: s.listDeployments},
+		{method: "POST", pattern: "/api/v1/projects/{project}/deployments", handler: s.createDeployment},
+		{method: "GET", pattern: "/api/v1/projects/{project}/deployments/{id}", handler: s.getDeployment},
+		{method: "POST", pattern: "/api/v1/projects/{project}/deployments/{id}/stop", handler: s.stopDeployment},
+		{method: "GET", pattern: "/api/v1/projects/{project}/deployments/{id}/instances", handler: s.deploymentInstances},
+		{method: "GET", pattern: "/api/v1/projects/{project}/deployments/{id}/logs", handler: s.deploymentLogs},
+		{method: "GET", pattern: "/api/v1/projects/{project}/on-premises-instances", handler: s.listHosts},
+		{method: "POST", pattern: "/api/v1/projects/{project}/on-premises-instances", handler: s.registerHost},
+		{method: "PUT", pattern: "/api/v1/projects/{project}/on-premises-instances/{name}/tags", handler: s.setHostTags},
+		{method: "DELETE", pattern: "/api/v1/projects/{project}/on-premises-instances/{name}", handler: s.revokeHost},
+		{method: "POST", pattern: "/api/v1/instance/signal", handler: s.instanceSignal, machine: true},
+		{method: "GET", pattern: "/api/v1/agent/host", handler: s.agentHost, machine: true},
+		{method: "GET", pattern: "/api/v1/agent/commands", handler: s.agentPoll, machine: true},
+		{method: "POST", pattern: "/api/v1/agent/commands/{id}/ack", handler: s.agentAck, machine: true},
+		{method: "POST", pattern: "/api/v1/agent/commands/{id}/log", handler: s.agentLog, machine: true},
+		{method: "POST", pattern: "/api/v1/agent/commands/{id}/complete", handler: s.agentComplete, machine: true},
+		{method: "GET", pattern: "/api/v1/agent/commands/{id}/bundle", handler: s.agentBundle, machine: true},
 		{method: "GET", pattern: "/api/v1/users", handler: s.listUsers},
 		{method: "POST", pattern: "/api/v1/users", handler: s.createUser},
 		{method: "GET", pattern: "/api/v1/tokens", handler: s.listTokens},
@@ -205,12 +244,16 @@ func (s *Server) apiHandler(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		p, err := s.authenticate(r)
-		if err == nil && p == nil && !rt.instance {
+		if err == nil && p == nil && !rt.machine {
 			err = &Error{Status: http.StatusUnauthorized, Code: "unauthenticated",
 				Message: "authentication required: send an API token as 'Authorization: Bearer TOKEN' (slipway token create)"}
 		}
 		if err == nil {
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			limit := rt.bodyLimit
+			if limit == 0 {
+				limit = defaultBodyLimit
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			err = rt.handler(sw, r, p)
 		}
 		if err != nil {
@@ -219,7 +262,7 @@ func (s *Server) apiHandler(rt route) http.Handler {
 				s.Log.Error("request failed", "method", r.Method, "route", rt.pattern, "err", err)
 			}
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && !rt.instance {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !rt.machine {
 			s.audit(r, p, r.Method+" "+rt.pattern, r.URL.Path, sw.status)
 		}
 	})
@@ -254,9 +297,10 @@ func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
 	} else if h != "" {
 		return nil, &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "unsupported Authorization scheme: use Bearer TOKEN"}
 	}
-	// An instance's credential is no user's: it is checked by the one
-	// endpoint that takes it, and is anonymous everywhere else.
-	if token == "" || strings.HasPrefix(token, fleet.TokenPrefix) {
+	// An instance's or a deployment agent's credential is no user's: it is
+	// checked by the machine routes that take it, and is anonymous
+	// everywhere else, so a leaked one can do nothing more.
+	if token == "" || strings.HasPrefix(token, fleet.TokenPrefix) || strings.HasPrefix(token, deploy.HostTokenPrefix) {
 		return nil, nil
 	}
 	p, err := s.Auth.Authenticate(r.Context(), token)

@@ -32,10 +32,10 @@ var allowed = map[string][]string{
 	"pipeline":        {"spell"},
 	"stack":           {"template"},
 	"bucket":          {"store", "store/storetest"},
-	"providers":       {"stack", "template", "repo", "bucket", "buildsvc", "pipeline", "pipelinesvc", "lbsvc", "dnssvc", "fleet", "store", "store/storetest", "events", "jobs", "secret", "artifact"},
+	"providers":       {"deploy", "stack", "template", "repo", "bucket", "buildsvc", "pipeline", "pipelinesvc", "lbsvc", "dnssvc", "fleet", "store", "store/storetest", "events", "jobs", "secret", "artifact"},
 	"stacksvc":        {"store", "store/storetest", "jobs", "stack", "template", "providers", "repo", "bucket", "buildsvc", "events", "secret", "artifact"},
-	"pipelinesvc":     {"store", "store/storetest", "jobs", "pipeline", "events", "repo", "artifact", "build", "buildspec", "buildsvc", "secret", "stack", "stacksvc", "template"},
-	"api":             {"store", "store/storetest", "auth", "repo", "secret", "buildsvc", "build", "artifact", "events", "jobs", "client", "stacksvc", "stack", "template", "providers", "bucket", "pipeline", "pipelinesvc", "lbsvc", "dnssvc", "fleet"},
+	"pipelinesvc":     {"deploy", "store", "store/storetest", "jobs", "pipeline", "events", "repo", "artifact", "build", "buildspec", "buildsvc", "secret", "stack", "stacksvc", "template"},
+	"api":             {"deploy", "agent", "store", "store/storetest", "auth", "repo", "secret", "buildsvc", "build", "artifact", "events", "jobs", "client", "stacksvc", "stack", "template", "providers", "bucket", "pipeline", "pipelinesvc", "lbsvc", "dnssvc", "fleet"},
 	"cmd/slipway":     {"*"},
 	"e2e":             {"*"},
 	"archtest":        {},
@@ -44,6 +44,7 @@ var allowed = map[string][]string{
 	"lbsvc":           {"store", "store/storetest", "events", "lb"},
 	"dnssvc":          {"store", "store/storetest", "events", "nameserver"},
 	"fleet":           {"store", "store/storetest"},
+	"deploy":          {"store", "store/storetest", "jobs", "events", "artifact", "fleet", "agent", "appspec", "unpack"},
 }
 
 func TestImportsRunDownwards(t *testing.T) {

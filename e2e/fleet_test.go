@@ -318,7 +318,7 @@ func TestFleetStack_TwoInstancesBehindALoadBalancerReplacedWhenTheyFailAndGoneWi
 
 // needTools skips a test whose tools are missing, or fails it where CI
 // says they must be there (SLIPWAY_REQUIRE_TOOLS=1).
-func needTools(t *testing.T, tools ...string) {
+func needTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {

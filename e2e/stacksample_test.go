@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,39 +10,54 @@ import (
 // same shape as the public sample's, kept with the template package).
 var sampleDir = filepath.Join("..", "template", "testdata", "sample")
 
-func TestStackSample_BothTemplatesValidateAndTheInfrastructurePlanNamesWhatIsNotImplementedYet(t *testing.T) {
+func TestStackSample_BothTemplatesValidateAndTheInfrastructurePlansOnThePipelineStacksExports(t *testing.T) {
 	s := startServer(t)
-	// Every type of the pipeline stack is provided; the infrastructure's
-	// deployment group is not yet (its instances and load balancer are).
-	for name, warns := range map[string]bool{"pipeline.yml": false, "infrastructure.yml": true} {
+	// Every type of both templates is provided, the infrastructure's
+	// deployment group included.
+	for _, name := range []string{"pipeline.yml", "infrastructure.yml"} {
 		out, errs, err := s.cli(s.token, "stack", "validate", filepath.Join(sampleDir, name))
 		if err != nil {
 			t.Fatalf("validate %s: %v\n%s%s", name, err, out, errs)
 		}
-		if strings.Contains(errs, "warning:") != warns || warns && !strings.Contains(errs, "AWS::CodeDeploy::DeploymentGroup") {
-			t.Errorf("validate %s warned %v, want %v:\n%s%s", name, !warns, warns, out, errs)
+		if strings.Contains(errs, "warning:") {
+			t.Errorf("validate %s warned:\n%s%s", name, out, errs)
 		}
 	}
-	out, errs, err := s.cli(s.token, "stack", "plan", "golang-app-staging",
+	// The infrastructure imports the CodeDeploy application and service
+	// role the pipeline stack exports.
+	out, errs, err := s.cli(s.token, "stack", "deploy", "golang-app-pipeline",
+		"--template", filepath.Join(sampleDir, "pipeline.yml"), "--parameter-overrides", "ApplicationName=golang-app")
+	if err != nil {
+		t.Fatalf("deploy the pipeline stack: %v\n%s%s", err, out, errs)
+	}
+	var changes []struct {
+		Action   string `json:"action"`
+		Logical  string `json:"logical_id"`
+		Type     string `json:"type"`
+		Modelled bool   `json:"modelled"`
+	}
+	s.mustCLI(s.token, &changes, "stack", "plan", "golang-app-staging",
 		"--template", filepath.Join(sampleDir, "infrastructure.yml"),
 		"--config", filepath.Join(sampleDir, "staging.conf"),
 		"--parameter-overrides", "ApplicationName=golang-app", "EnvironmentName=staging", "ArtifactS3Bucket=golang-app-artifacts")
-	if _, ok := err.(*exec.ExitError); !ok {
-		t.Fatalf("plan of the infrastructure succeeded or crashed: %v\n%s%s", err, out, errs)
-	}
-	if !strings.Contains(errs, "AWS::CodeDeploy::DeploymentGroup") {
-		t.Errorf("the plan's error does not name AWS::CodeDeploy::DeploymentGroup:\n%s", errs)
-	}
-	// The load balancer's and the instances' types are provided now.
-	_, unrecognized, _ := strings.Cut(errs, "Unrecognized resource types: [")
-	unrecognized, _, _ = strings.Cut(unrecognized, "]")
-	for _, provided := range []string{"ElasticLoadBalancingV2", "AutoScaling"} {
-		if strings.Contains(unrecognized, provided) {
-			t.Errorf("the plan's error names a %s type as unrecognized: [%s]", provided, unrecognized)
+	added := map[string]string{}
+	for _, c := range changes {
+		if c.Action != "Add" {
+			t.Errorf("the first plan of the stack has %s %s", c.Action, c.Logical)
+		}
+		added[c.Logical] = c.Type
+		if c.Logical == "DeploymentGroup" && c.Modelled {
+			t.Errorf("the deployment group is modelled, not made by the deployment service")
 		}
 	}
-	if !strings.Contains(errs, "Unrecognized resource types") || !strings.Contains(errs, "supported types") {
-		t.Errorf("the plan's error does not say what is supported:\n%s", errs)
+	for logical, typ := range map[string]string{
+		"DeploymentGroup":  "AWS::CodeDeploy::DeploymentGroup",
+		"AutoScalingGroup": "AWS::AutoScaling::AutoScalingGroup",
+		"LoadBalancer":     "AWS::ElasticLoadBalancingV2::LoadBalancer",
+	} {
+		if added[logical] != typ {
+			t.Errorf("the plan adds %s as %q, want %s; plan: %v", logical, added[logical], typ, added)
+		}
 	}
 }
 

@@ -134,6 +134,13 @@ type Config struct {
 	// StopGrace is how long an instance's processes get between SIGTERM and
 	// SIGKILL; default 5s.
 	StopGrace time.Duration
+	// Agent runs the deployment agent in every instance.
+	Agent bool
+	// LaunchHook runs once an instance has started, before it is
+	// registered with its target groups and put in service (an Auto
+	// Scaling lifecycle hook: the deployment service installs the group's
+	// last revision there). An error abandons the instance.
+	LaunchHook func(ctx context.Context, g *Group, instanceID string) error
 }
 
 // Service manages launch configurations, groups and their instances.
@@ -179,6 +186,12 @@ func New(cfg Config) *Service {
 // instances with; the two are made in turn, as each needs the other. Call
 // it before Run.
 func (s *Service) SetBalancer(b Balancer) { s.cfg.Balancer = b }
+
+// SetLaunchHook sets Config.LaunchHook (the deployment service, made after
+// the fleet, needs the fleet). Call it before Run.
+func (s *Service) SetLaunchHook(h func(ctx context.Context, g *Group, instanceID string) error) {
+	s.cfg.LaunchHook = h
+}
 
 // Runtime returns the runtime the service launches instances with.
 func (s *Service) Runtime() *Runtime { return s.rt }
@@ -858,12 +871,18 @@ func (s *Service) launchOne(ctx context.Context, g *Group, id, token string) err
 		return fail(err)
 	}
 	env := []string{"SLIPWAY_INSTANCE_TYPE=" + lc.InstanceType, "SLIPWAY_IMAGE_ID=" + lc.ImageID, "SLIPWAY_GROUP=" + g.Name}
-	p, err := s.rt.Launch(ctx, Spec{ID: id, Hostname: id, Env: env, DataDir: s.rt.DataDir, RunDir: s.rt.RunDir, InstanceType: lc.InstanceType})
+	p, err := s.rt.Launch(ctx, Spec{ID: id, Hostname: id, Env: env, DataDir: s.rt.DataDir, RunDir: s.rt.RunDir, InstanceType: lc.InstanceType, Agent: s.cfg.Agent})
 	if err != nil {
 		return fail(err)
 	}
 	raw, _ := json.Marshal(p)
 	_ = os.WriteFile(s.rt.InstanceDir(id)+"/proc.json", raw, 0o600)
+	if s.cfg.LaunchHook != nil {
+		if err := s.cfg.LaunchHook(ctx, g, id); err != nil {
+			s.rt.Stop(context.WithoutCancel(ctx), p, 0)
+			return fail(fmt.Errorf("launch hook: %w", err))
+		}
+	}
 	// Registered first, so that an instance in service is one the load
 	// balancer knows (its health checks decide when it gets traffic).
 	if s.cfg.Balancer != nil {

@@ -119,11 +119,22 @@ func Init(dir string) error {
 
 	logf("instance %s (%s) started", spec.ID, spec.Mode)
 	udPID := runUserData(userData, env)
+	agentPID := 0
+	if spec.Agent {
+		agentPID = startAgent(env)
+	}
+	var restart <-chan time.Time
 	go forward(ctx, ln, spec)
 	for {
 		select {
 		case <-children:
-			reap(udPID)
+			if reap(udPID, agentPID) {
+				logf("deployment agent exited; restarting it in a second")
+				agentPID = 0
+				restart = time.After(time.Second)
+			}
+		case <-restart:
+			agentPID = startAgent(env)
 		case <-terms:
 			logf("instance %s stopping", spec.ID)
 			shutdown(spec)
@@ -251,18 +262,40 @@ func runUserData(path string, env []string) int {
 	return p.Pid
 }
 
-// reap collects every exited child; the user data's exit is logged.
-func reap(userData int) {
+// reap collects every exited child; the user data's exit is logged. It
+// reports whether the agent was among them.
+func reap(userData, agent int) (agentExited bool) {
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
 		if pid <= 0 || err != nil {
-			return
+			return agentExited
 		}
-		if pid == userData {
+		switch pid {
+		case userData:
 			logf("user data exited with status %d", ws.ExitStatus())
+		case agent:
+			agentExited = true
 		}
 	}
+}
+
+// startAgent starts the deployment agent, the init's own binary, with the
+// instance's environment; like the user data it is reaped by the init.
+func startAgent(env []string) int {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		logf("agent: %v", err)
+		return 0
+	}
+	defer null.Close()
+	p, err := os.StartProcess("/proc/self/exe", []string{"slipway", "agent", "--instance"}, &os.ProcAttr{Dir: "/", Env: env,
+		Files: []*os.File{null, os.Stdout, os.Stderr}})
+	if err != nil {
+		logf("agent: %v", err)
+		return 0
+	}
+	return p.Pid
 }
 
 // shutdown sends SIGTERM to every other process of the instance, waits

@@ -65,6 +65,9 @@ type Spec struct {
 	InstanceType string `json:"instance_type,omitempty"`
 	// Cgroups are the control groups the init joins.
 	Cgroups []string `json:"cgroups,omitempty"`
+	// Agent makes the init run the deployment agent (`slipway agent
+	// --instance`) and restart it when it exits.
+	Agent bool `json:"agent,omitempty"`
 }
 
 // Runtime launches, adopts, stops and reaches local instances. Each

@@ -321,23 +321,6 @@ var modelledTypes = map[string]*modelledType{
 			return map[string]any{"TopicArn": id, "TopicName": id[strings.LastIndex(id, ":")+1:]}, nil
 		},
 	},
-	// The deployment service comes with its own issue; until then an
-	// application is its name, so that pipeline stacks that declare one
-	// deploy (their CodeDeploy actions say at run time they are not
-	// available yet).
-	"AWS::CodeDeploy::Application": {
-		properties: map[string]stack.Property{
-			"ApplicationName": replace,
-			"ComputePlatform": replace,
-			"Tags":            inPlace,
-		},
-		attributes: []string{"ApplicationName"},
-		name:       "ApplicationName",
-		id:         named("ApplicationName", 100),
-		attrs: func(_ *Deps, _ *stack.Request, id string) (map[string]any, error) {
-			return map[string]any{"ApplicationName": id}, nil
-		},
-	},
 	"AWS::IAM::Role": {
 		properties: map[string]stack.Property{
 			"AssumeRolePolicyDocument": requiredInPlace,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipway/slipway/bucket"
 	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/deploy"
 	"github.com/slipway/slipway/dnssvc"
 	"github.com/slipway/slipway/fleet"
 	"github.com/slipway/slipway/lbsvc"
@@ -38,6 +39,8 @@ type Deps struct {
 	// Fleet makes AWS::AutoScaling::AutoScalingGroup and
 	// LaunchConfiguration resources.
 	Fleet *fleet.Service
+	// Deploys makes the AWS::CodeDeploy::* resources.
+	Deploys *deploy.Service
 	// BaseURL returns the server's external URL (scheme://host[:port], no
 	// trailing slash), from which clone URLs are made.
 	BaseURL func() string
@@ -67,6 +70,9 @@ func Register(reg *stack.Registry, d Deps) {
 	reg.Register(recordSetType, &recordSet{d: &d})
 	reg.Register(autoScalingGroupType, &autoScalingGroup{d: &d})
 	reg.Register(launchConfigurationType, &launchConfiguration{d: &d})
+	reg.Register(codeDeployApplicationType, &codeDeployApplication{d: &d})
+	reg.Register(deploymentConfigType, &deploymentConfig{d: &d})
+	reg.Register(deploymentGroupType, &deploymentGroup{d: &d})
 	for typ, t := range modelledTypes {
 		reg.Register(typ, &modelled{d: &d, t: t})
 	}

@@ -104,9 +104,11 @@ func schemaOnly() *stack.Registry {
 // AWS renames in place (CodeCommit), which the provider then handles.
 func TestEveryNamePropertyIsAPropertyThatRequiresReplacement(t *testing.T) {
 	renamedInPlace := map[string]bool{codeCommitType: true}
-	// CloudFormation gives a record set, an Auto Scaling group and a
-	// launch configuration no attributes (Ref names them).
-	noAttributes := map[string]bool{recordSetType: true, autoScalingGroupType: true, launchConfigurationType: true}
+	// CloudFormation gives a record set, an Auto Scaling group, a launch
+	// configuration, a deployment configuration and a deployment group no
+	// attributes (Ref names them).
+	noAttributes := map[string]bool{recordSetType: true, autoScalingGroupType: true, launchConfigurationType: true,
+		deploymentConfigType: true, deploymentGroupType: true}
 	reg := schemaOnly()
 	for _, typ := range reg.Types() {
 		p, _ := reg.Provider(typ)
@@ -137,7 +139,9 @@ var sampleUse = []struct {
 	{"AWS::CodeCommit::Repository", []string{"RepositoryName", "RepositoryDescription", "Code", "Triggers", "Tags"}, []string{"Arn", "CloneUrlHttp", "CloneUrlSsh", "Name"}, "RepositoryName", false},
 	{"AWS::CodePipeline::Pipeline", []string{"Name", "RoleArn", "ArtifactStore", "Stages", "RestartExecutionOnUpdate"}, []string{"Version"}, "Name", false},
 	{"AWS::SNS::Topic", []string{"DisplayName", "TopicName"}, []string{"TopicArn", "TopicName"}, "TopicName", true},
-	{"AWS::CodeDeploy::Application", []string{"ApplicationName"}, []string{"ApplicationName"}, "ApplicationName", true},
+	{"AWS::CodeDeploy::Application", []string{"ApplicationName"}, []string{"ApplicationName"}, "ApplicationName", false},
+	{"AWS::CodeDeploy::DeploymentGroup", []string{"DeploymentGroupName", "ApplicationName", "ServiceRoleArn", "DeploymentConfigName", "AutoScalingGroups"}, nil, "DeploymentGroupName", false},
+	{"AWS::CodeDeploy::DeploymentConfig", []string{"DeploymentConfigName", "MinimumHealthyHosts"}, nil, "DeploymentConfigName", false},
 	{"AWS::CodeBuild::Project", []string{"Name", "Description", "Artifacts", "Environment", "ServiceRole", "Source", "TimeoutInMinutes", "Cache"}, []string{"Arn"}, "Name", false},
 	{"AWS::S3::Bucket", []string{"BucketName", "Tags", "VersioningConfiguration", "LifecycleConfiguration", "BucketEncryption", "PublicAccessBlockConfiguration"}, []string{"Arn", "DomainName", "RegionalDomainName", "WebsiteURL"}, "BucketName", false},
 	{"AWS::IAM::Role", []string{"Path", "RoleName", "AssumeRolePolicyDocument", "Policies", "ManagedPolicyArns"}, []string{"Arn", "RoleId"}, "RoleName", true},

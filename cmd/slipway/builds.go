@@ -186,14 +186,21 @@ func buildServerCommands(g *globals) []*cobra.Command {
 	return []*cobra.Command{buildProjectCommand(g), start, list, get, stop}
 }
 
-// logsCommand is `slipway logs ID [-f]`.
+// logsCommand is `slipway logs ID [-f]`, of a build or of a deployment.
 func logsCommand(g *globals) *cobra.Command {
 	var follow bool
+	var instance string
 	cmd := &cobra.Command{
 		Use:   "logs ID",
-		Short: "Print a build's log; with -f follow it until the build ends (exit status 0 only if it SUCCEEDED)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Print a build's log, or an instance's script output in a deployment (d-...); -f follows it to the end",
+		Long: "Print a build's log, or with a deployment ID (d-...) the script output of one of its instances\n" +
+			"(--instance), as the agent sends it. With -f the command follows the log until the build or\n" +
+			"the deployment ends, and exits 0 only if it succeeded.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isDeploymentID(args[0]) {
+				return deploymentLogs(cmd, g, args[0], instance, follow)
+			}
 			c := g.client()
 			out := cmd.OutOrStdout()
 			var offset int64
@@ -232,7 +239,8 @@ func logsCommand(g *globals) *cobra.Command {
 			}
 		},
 	}
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log until the build ends")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log until the build or deployment ends")
+	cmd.Flags().StringVar(&instance, "instance", "", "the instance of the deployment whose script output to print")
 	return cmd
 }
 

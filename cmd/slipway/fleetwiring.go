@@ -28,7 +28,7 @@ func newFleet(db *store.DB, dataDir string, log *slog.Logger) (*fleet.Service, s
 			return nil, "", err
 		}
 	}
-	return fleet.New(fleet.Config{DB: db, Runtime: rt, Log: log}), rt.RunDir, nil
+	return fleet.New(fleet.Config{DB: db, Runtime: rt, Log: log, Agent: true}), rt.RunDir, nil
 }
 
 // listenUnix listens on the Unix socket at path, replacing a stale one.

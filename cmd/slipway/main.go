@@ -65,6 +65,7 @@ func newRoot() *cobra.Command {
 		secretCommand(g), paramCommand(g), stackCommand(g), signalCommand(g),
 		pipelineCommand(g), decisionCommand(g, true), decisionCommand(g, false),
 		lbCommand(g), dnsCommand(g), fleetCommand(g), instanceInitCommand(), cfnSignalCommand(),
+		deployCommand(g), onpremCommand(g), agentCommand(g),
 	)
 	return root
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/slipway/slipway/bucket"
 	"github.com/slipway/slipway/build"
 	"github.com/slipway/slipway/buildsvc"
+	"github.com/slipway/slipway/deploy"
 	"github.com/slipway/slipway/dnssvc"
 	"github.com/slipway/slipway/events"
 	"github.com/slipway/slipway/jobs"
@@ -55,6 +56,7 @@ type serverConfig struct {
 	lbAccessLog            bool
 	dnsListen              string
 	keepInstances          bool
+	agentTimeout           time.Duration
 }
 
 func serverCommand(up bool) *cobra.Command {
@@ -93,6 +95,7 @@ func serverCommand(up bool) *cobra.Command {
 	f.StringVar(&cfg.lbListenHost, "lb-listen-host", "127.0.0.1", "host that load balancer listener ports are served on")
 	f.StringVar(&cfg.lbPortMap, "lb-port-map", "80=8081,443=8444", "local ports (or HOST:PORT) serving load balancer listener ports that need privileges, as LISTENER=LOCAL,...; other listener ports are served as they are; 0 picks a free port")
 	f.BoolVar(&cfg.lbAccessLog, "lb-access-log", false, "log every request through the load balancers (at info level)")
+	f.DurationVar(&cfg.agentTimeout, "agent-timeout", 30*time.Second, "how long a host's deployment agent may stay silent before its lifecycle event fails")
 	f.BoolVar(&cfg.keepInstances, "keep-instances", false, "leave local instances running when the server stops, for the next start to adopt (by default they are stopped, and replaced at the next start)")
 	f.StringVar(&cfg.dnsListen, "dns-listen", "127.0.0.1:8053", "UDP and TCP address the DNS server answers for hosted zones on; empty runs none")
 	return cmd
@@ -266,13 +269,6 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 			return p.Name, nil
 		}})
 	stacks.Register(engine)
-	pipelines := pipelinesvc.New(db, pipelinesvc.Config{Jobs: engine, Repos: repos, Log: log, Providers: map[string]pipelinesvc.ActionProvider{
-		pipeline.CodeCommit: &pipelinesvc.CodeCommitSource{Repos: repos, Artifacts: artifacts, WorkDir: filepath.Join(dataDir, "sources")},
-		pipeline.CodeBuild:  &pipelinesvc.CodeBuildAction{Builds: builds},
-		pipeline.CloudFormation: &pipelinesvc.CloudFormationAction{Stacks: stacks, Artifacts: artifacts,
-			WorkDir: filepath.Join(dataDir, "sources")},
-	}})
-	pipelines.Register(engine)
 	portMap, err := parsePortMap(cfg.lbPortMap)
 	if err != nil {
 		return err
@@ -298,6 +294,17 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 		return err
 	}
 	fleetSvc.SetBalancer(fleetBalancer{loadBalancers})
+	deploys := deploy.New(deploy.Config{DB: db, Jobs: engine, Bus: bus, Artifacts: artifacts, Fleet: fleetSvc,
+		Balancer: fleetBalancer{loadBalancers}, Log: log, AgentTimeout: cfg.agentTimeout})
+	fleetSvc.SetLaunchHook(deploys.LaunchHook)
+	pipelines := pipelinesvc.New(db, pipelinesvc.Config{Jobs: engine, Repos: repos, Log: log, Providers: map[string]pipelinesvc.ActionProvider{
+		pipeline.CodeCommit: &pipelinesvc.CodeCommitSource{Repos: repos, Artifacts: artifacts, WorkDir: filepath.Join(dataDir, "sources")},
+		pipeline.CodeBuild:  &pipelinesvc.CodeBuildAction{Builds: builds},
+		pipeline.CloudFormation: &pipelinesvc.CloudFormationAction{Stacks: stacks, Artifacts: artifacts,
+			WorkDir: filepath.Join(dataDir, "sources")},
+		pipeline.CodeDeploy: &pipelinesvc.CodeDeployAction{Deploys: deploys},
+	}})
+	pipelines.Register(engine)
 	// DNS aliases of load balancers answer with their address, and their
 	// names route requests to them: the two services meet only here.
 	dnsSvc, err := dnssvc.New(db, dnssvc.Config{Listen: cfg.dnsListen, Bus: bus, Log: log,
@@ -306,10 +313,10 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 		return err
 	}
 	providers.Register(resources, providers.Deps{Repos: repos, Buckets: bucket.NewService(db), Builds: builds, Pipelines: pipelines,
-		LoadBalancers: loadBalancers, DNS: dnsSvc, Fleet: fleetSvc,
+		LoadBalancers: loadBalancers, DNS: dnsSvc, Fleet: fleetSvc, Deploys: deploys,
 		BaseURL: func() string { return baseURL }})
 	srv := &api.Server{Auth: authSvc, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipelines,
-		LoadBalancers: loadBalancers, DNS: dnsSvc, Fleet: fleetSvc, Log: log, Registry: reg}
+		LoadBalancers: loadBalancers, DNS: dnsSvc, Fleet: fleetSvc, Deploys: deploys, Log: log, Registry: reg}
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -345,7 +352,7 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 8) // one per run below
+	errc := make(chan error, 12) // one per run below
 	run := func(name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -362,6 +369,7 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	run("load balancers", loadBalancers.Run)
 	run("dns", dnsSvc.Run)
 	run("fleet", fleetSvc.Run)
+	run("deployments", deploys.Run)
 	// Processes inside local instances reach the API on a Unix socket
 	// (their network is their own); they authenticate like anyone else.
 	uln, err := listenUnix(filepath.Join(runDir, "api.sock"))
