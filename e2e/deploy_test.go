@@ -389,6 +389,23 @@ func TestDeploy_RollingDeploymentsBehindTheLoadBalancerRollBackByThemselves(t *t
 	if got := answers(t, 10, url); got["Hello from goservice 1.1.0"] != 10 {
 		t.Errorf("after the rollback: %v", got)
 	}
+
+	// An instance that goes is replaced by one that receives the group's
+	// last successful revision before it takes traffic.
+	gone := ts[0].InstanceID
+	s.mustCLI(s.token, nil, "fleet", "terminate", gone)
+	var list2 []deploymentView
+	waitFor(t, "the replacement's deployment", func() bool {
+		s.mustCLI(s.token, &list2, "deploy", "list", "--app", "web")
+		return len(list2) == 5 && list2[0].Status == "Succeeded"
+	})
+	if list2[0].Creator != "autoscaling" || list2[0].Revision.Digest != d2.Revision.Digest || list2[0].Overview["Succeeded"] != 1 {
+		t.Errorf("the replacement's deployment %+v", list2[0])
+	}
+	waitFor(t, "both targets healthy with the replacement", func() bool { return healthyTargets(t, s, "web") == 2 })
+	if got := answers(t, 10, url); got["Hello from goservice 1.1.0"] != 10 {
+		t.Errorf("with the replacement: %v", got)
+	}
 }
 
 func TestDeploy_HalfAtATimeFailingOnTwoOfFourInstancesRollsBack(t *testing.T) {
@@ -556,6 +573,72 @@ func TestDeploy_StandaloneAgentsJoinByTagsAndALostOneFailsOnlyItsHost(t *testing
 		}
 		if tr, _ := os.ReadFile(h.trace); string(tr) != "BeforeInstall\nApplicationStart\nValidateService\n" {
 			t.Errorf("%s hooks:\n%s", h.name, tr)
+		}
+	}
+}
+
+func TestDeploy_AServerKilledMidDeploymentResumesIt(t *testing.T) {
+	s := startServer(t)
+	tpl := filepath.Join(t.TempDir(), "lab.yml")
+	if err := os.WriteFile(tpl, []byte(strings.Replace(onpremTemplate, "CodeDeployDefault.AllAtOnce", "CodeDeployDefault.OneAtATime", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := s.deployStack(t, "lab", "--template", tpl); code != 0 {
+		t.Fatalf("stack (exit %d):\n%s", code, out)
+	}
+	var traces []string
+	for i := range 2 {
+		dir := t.TempDir()
+		traces = append(traces, filepath.Join(dir, "trace"))
+		cmd := exec.Command(binary, "agent", "--server", s.url, "--token", s.token, "--name", fmt.Sprintf("host%d", i), "--tags", "env=lab",
+			"--data-dir", filepath.Join(dir, "agent"), "--install-root", filepath.Join(dir, "fs"))
+		cmd.Env = append(os.Environ(), "TRACE="+traces[i], "SLOW=1")
+		log := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+	}
+	rev := t.TempDir()
+	for name, body := range map[string]string{
+		"appspec.yml":    onpremAppspec,
+		"site/index.txt": "lab v1\n",
+		"hook.sh": "#!/bin/sh\necho \"$LIFECYCLE_EVENT\" >> \"$TRACE\"\n" +
+			"if [ \"$LIFECYCLE_EVENT\" = ApplicationStart ]; then sleep 2; fi\n",
+	} {
+		p := filepath.Join(rev, name)
+		_ = os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var listed []struct{ Name string }
+	waitFor(t, "two hosts registered", func() bool {
+		s.mustCLI(s.token, &listed, "onprem", "list")
+		return len(listed) == 2
+	})
+	id := createDeployment(t, s, "lab", "lab", rev)
+	waitFor(t, "the first host to start ApplicationStart", func() bool {
+		b0, _ := os.ReadFile(traces[0])
+		b1, _ := os.ReadFile(traces[1])
+		return strings.Contains(string(b0)+string(b1), "ApplicationStart")
+	})
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	_ = s.cmd.Wait()
+	s.start()
+	d := waitDeployment(t, s, id)
+	if d.Status != "Succeeded" || d.Overview["Succeeded"] != 2 {
+		t.Fatalf("deployment after the server's crash %+v\n%s", d, s.log)
+	}
+	// Every hook ran once on each host: the resumed deployment took up the
+	// commands under way rather than sending them again.
+	for i, tr := range traces {
+		if b, _ := os.ReadFile(tr); string(b) != "BeforeInstall\nApplicationStart\nValidateService\n" {
+			t.Errorf("host%d ran:\n%s", i, b)
 		}
 	}
 }
