@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"buildsvc":        {"store", "store/storetest", "jobs", "repo", "secret", "build", "buildspec", "artifact", "events", "unpack"},
 	"template":        {"spell"},
 	"pipeline":        {"spell"},
+	"catalog":         {"template", "appspec", "buildspec", "yamlpos", "spell"},
 	"stack":           {"template"},
 	"bucket":          {"store", "store/storetest"},
 	"providers":       {"deploy", "stack", "template", "repo", "bucket", "buildsvc", "pipeline", "pipelinesvc", "lbsvc", "dnssvc", "fleet", "store", "store/storetest", "events", "jobs", "secret", "artifact"},
