@@ -225,7 +225,7 @@ func (a *Agent) execute(ctx context.Context, c *Command, log io.Writer) (string,
 		return CommandSucceeded, Diagnostics{ErrorCode: Succeeded.String(), Message: "files installed"}
 	}
 	root := a.Layout.Archive(c.GroupID, c.DeploymentID)
-	if fromLastInstall(appspec.Event(c.Event)) {
+	if appspec.Event(c.Event).FromLastRevision() {
 		if _, err := os.Stat(root); err != nil {
 			last, err := a.Layout.LastSuccessful(c.GroupID)
 			if err != nil {
@@ -257,16 +257,6 @@ func (a *Agent) execute(ctx context.Context, c *Command, log io.Writer) (string,
 		d.Message = "Succeeded"
 	}
 	return CommandSucceeded, d
-}
-
-// fromLastInstall lists the events whose scripts come from the revision
-// installed before this deployment.
-func fromLastInstall(e appspec.Event) bool {
-	switch e {
-	case appspec.ApplicationStop, appspec.BeforeBlockTraffic, appspec.AfterBlockTraffic:
-		return true
-	}
-	return false
 }
 
 // readSpec reads and checks the appspec file at the root of a revision.

@@ -75,6 +75,18 @@ func (e Event) Scriptable() bool {
 
 // LoadBalancerOnly reports the events that happen only when the deployment
 // group has a load balancer; without one they are skipped, scripts and all.
+// FromLastRevision reports whether the event's scripts come from the
+// revision installed before the deployment (ApplicationStop and the
+// BlockTraffic hooks run before the new one is downloaded); their failures
+// are the ones ignoreApplicationStopFailures forgives.
+func (e Event) FromLastRevision() bool {
+	switch e {
+	case ApplicationStop, BeforeBlockTraffic, AfterBlockTraffic:
+		return true
+	}
+	return false
+}
+
 func (e Event) LoadBalancerOnly() bool {
 	switch e {
 	case BeforeBlockTraffic, BlockTraffic, AfterBlockTraffic,

@@ -67,14 +67,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		var eb struct {
-			Error Error `json:"error"`
-		}
-		if json.NewDecoder(resp.Body).Decode(&eb) != nil || eb.Error.Message == "" {
-			eb.Error = Error{Code: "http_" + resp.Status, Message: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
-		}
-		eb.Error.Status = resp.StatusCode
-		return &eb.Error
+		return answerError(resp, method, path)
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
@@ -83,6 +76,18 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// answerError reads the API's error shape from a failed answer.
+func answerError(resp *http.Response, method, path string) error {
+	var eb struct {
+		Error Error `json:"error"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&eb) != nil || eb.Error.Message == "" {
+		eb.Error = Error{Code: "http_" + resp.Status, Message: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
+	}
+	eb.Error.Status = resp.StatusCode
+	return &eb.Error
 }
 
 // RawBody is a request body Do sends as it is, rather than as JSON.

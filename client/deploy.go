@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -475,16 +474,4 @@ func (c *Client) AgentBundle(ctx context.Context, id string) (io.ReadCloser, err
 		return nil, answerError(resp, "GET", path)
 	}
 	return resp.Body, nil
-}
-
-// answerError reads the API's error shape from a failed answer.
-func answerError(resp *http.Response, method, path string) error {
-	var eb struct {
-		Error Error `json:"error"`
-	}
-	if json.NewDecoder(resp.Body).Decode(&eb) != nil || eb.Error.Message == "" {
-		eb.Error = Error{Code: "http_" + resp.Status, Message: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
-	}
-	eb.Error.Status = resp.StatusCode
-	return &eb.Error
 }

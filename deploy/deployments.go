@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -57,7 +58,7 @@ func (s *Service) registerDigest(ctx context.Context, app *Application, digest, 
 	head := make([]byte, 512)
 	n, _ := io.ReadFull(rc, head)
 	rc.Close()
-	format, err := unpack.Detect(bytesReaderAt(head[:n]))
+	format, err := unpack.Detect(bytes.NewReader(head[:n]))
 	if err != nil {
 		return nil, fmt.Errorf("revision %s: %w (a revision is a zip, tar or tgz archive with appspec.yml at its root)", digest, err)
 	}
@@ -68,19 +69,6 @@ func (s *Service) registerDigest(ctx context.Context, app *Application, digest, 
 		return s.revision(ctx, app.ID, ri.Digest)
 	}
 	return ri, err
-}
-
-type bytesReaderAt []byte
-
-func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
 }
 
 func (s *Service) revision(ctx context.Context, appID, digest string) (*RevisionInfo, error) {
@@ -130,7 +118,9 @@ type Options struct {
 	IgnoreApplicationStopFailures bool          `json:"ignore_application_stop_failures,omitempty"`
 	// Instances limits an autoscaling deployment to the instances launched.
 	Instances []string `json:"instances,omitempty"`
-	// ConfigRule is the deployment configuration's rule, fixed at creation.
+	// ConfigName and ConfigRule are the deployment configuration's, fixed
+	// at creation.
+	ConfigName string              `json:"config_name"`
 	ConfigRule MinimumHealthyHosts `json:"config_rule"`
 	// TrafficControl and TargetGroups are the group's at creation.
 	TrafficControl bool     `json:"traffic_control,omitempty"`
@@ -230,7 +220,7 @@ func (s *Service) create(ctx context.Context, tx *store.Tx, g *Group, rev Revisi
 		return nil, err
 	}
 	opts := in.Options
-	opts.ConfigRule = cfg.MinimumHealthyHosts
+	opts.ConfigName, opts.ConfigRule = cfg.Name, cfg.MinimumHealthyHosts
 	opts.TrafficControl = g.trafficControl() && in.Creator != CreatorAutoScaling
 	opts.TargetGroups = g.TargetGroups
 	d := &Deployment{ID: newID("d-", 9), ProjectID: g.ProjectID, Application: g.Application, Group: g.Name, GroupID: g.ID,
@@ -275,7 +265,7 @@ func scanDeployment(row interface{ Scan(...any) error }) (*Deployment, error) {
 	if err := errors.Join(json.Unmarshal([]byte(rev), &d.Revision), json.Unmarshal([]byte(opts), &d.Options), json.Unmarshal([]byte(rb), &d.Rollback)); err != nil {
 		return nil, fmt.Errorf("deployment %s: %w", d.ID, err)
 	}
-	d.Config = configName(d.Options.ConfigRule)
+	d.Config = d.Options.ConfigName
 	d.CreatedAt = store.Time(created)
 	if started != 0 {
 		d.StartedAt = store.Time(started)
@@ -284,17 +274,6 @@ func scanDeployment(row interface{ Scan(...any) error }) (*Deployment, error) {
 		d.EndedAt = store.Time(ended)
 	}
 	return &d, nil
-}
-
-// configName is how a deployment shows its rule (the configuration's
-// name is not stored; the rule it had at creation is).
-func configName(r MinimumHealthyHosts) string {
-	for _, n := range []string{OneAtATime, HalfAtATime, AllAtOnce} {
-		if c, _ := Predefined(n); c.MinimumHealthyHosts == r {
-			return n
-		}
-	}
-	return fmt.Sprintf("custom (%s %d)", r.Type, r.Value)
 }
 
 func (s *Service) deployments(ctx context.Context, q store.Querier, where string, args ...any) ([]*Deployment, error) {

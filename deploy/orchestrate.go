@@ -30,16 +30,6 @@ func lifecycle(traffic bool) []string {
 	return out
 }
 
-// stopEvents are the events whose failures IgnoreApplicationStopFailures
-// forgives: they run the previous revision's scripts.
-func stopEvent(e string) bool {
-	switch appspec.Event(e) {
-	case appspec.ApplicationStop, appspec.BeforeBlockTraffic, appspec.AfterBlockTraffic:
-		return true
-	}
-	return false
-}
-
 func (s *Service) runJob(ctx context.Context, job *jobs.Job) error {
 	var p struct {
 		ID string `json:"id"`
@@ -320,7 +310,7 @@ func (s *Service) instance(ctx context.Context, d *Deployment, g *Group, t *Targ
 		if ctx.Err() != nil {
 			return // resumed by the next attempt of the job
 		}
-		if status == Failed && d.Options.IgnoreApplicationStopFailures && stopEvent(e.Name) {
+		if status == Failed && d.Options.IgnoreApplicationStopFailures && appspec.Event(e.Name).FromLastRevision() {
 			status = Succeeded
 		}
 		e.Status, e.EndedAt, e.Diagnostics = status, time.Now().UTC(), diag

@@ -15,8 +15,7 @@ func buildRun(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"build", "run"}, args...)...)
 	// The machine's Go build cache keeps the sample's compile quick.
-	cache, _ := exec.Command("go", "env", "GOCACHE").Output()
-	cmd.Env = append(gitEnv(t), "GOCACHE="+strings.TrimSpace(string(cache)), "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
+	cmd.Env = append(gitEnv(t), "GOCACHE="+goCache(t), "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -222,11 +221,7 @@ func TestCatalog_TheGoServiceBlueprintShipsItsStarterServiceToStagingThenAfterAp
 	// The builds use this machine's warm Go build cache, through the
 	// blueprint's GoCache parameter: a cold one costs minutes on two
 	// cores, and is not what this test is about.
-	gocache, err := exec.Command("go", "env", "GOCACHE").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	values, err := b.Bind(map[string]string{"ApplicationName": "hello", "GoCache": strings.TrimSpace(string(gocache))})
+	values, err := b.Bind(map[string]string{"ApplicationName": "hello", "GoCache": goCache(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

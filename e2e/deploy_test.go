@@ -135,13 +135,9 @@ exit 1
 func goservice(t testing.TB, version string) string {
 	t.Helper()
 	src := t.TempDir()
-	for _, name := range []string{"go.mod", "main.go"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "goservice", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b = []byte(strings.Replace(string(b), `const version = "1.0.0"`, `const version = "`+version+`"`, 1))
-		if err := os.WriteFile(filepath.Join(src, name), b, 0o644); err != nil {
+	for name, body := range goserviceFiles(t, map[string]string{}, "go.mod", "main.go") {
+		body = strings.Replace(body, `const version = "1.0.0"`, `const version = "`+version+`"`, 1)
+		if err := os.WriteFile(filepath.Join(src, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -257,7 +253,7 @@ func answers(t testing.TB, n int, url string) map[string]int {
 	t.Helper()
 	seen := map[string]int{}
 	for range n {
-		out, err := curl("-sf", "--max-time", "5", url)
+		out, err := curl(url)
 		if err != nil {
 			seen["error: "+err.Error()]++
 			continue

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -146,19 +145,9 @@ func TestDeployPipeline_APushShipsTheGoServiceToStagingThenAfterApprovalToProduc
 	for k, v := range deployScripts {
 		src[k] = v
 	}
-	for _, name := range []string{"go.mod", "main.go", "main_test.go", "buildspec.yml"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "goservice", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		src[name] = string(b)
-	}
-	gocache, err := exec.Command("go", "env", "GOCACHE").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	goserviceFiles(t, src, "go.mod", "main.go", "main_test.go", "buildspec.yml")
 	s.mustCLI(s.token, nil, "repo", "create", "golang-app")
-	s.mustCLI(s.token, nil, "build", "project", "create", "golang-app-build", "--env", "GOCACHE="+strings.TrimSpace(string(gocache)), "--env", "CGO_ENABLED=0")
+	s.mustCLI(s.token, nil, "build", "project", "create", "golang-app-build", "--env", "GOCACHE="+goCache(t), "--env", "CGO_ENABLED=0")
 	s.mustCLI(s.token, nil, "deploy", "app", "create", "golang-app")
 	file := filepath.Join(t.TempDir(), "pipeline.yml")
 	if err := os.WriteFile(file, []byte(deliveryPipeline), 0o644); err != nil {

@@ -253,3 +253,28 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// goCache is this machine's Go build cache: builds in the tests use it
+// warm, since a cold one costs minutes on two cores.
+func goCache(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// goserviceFiles reads the named files of testdata/goservice into dst
+// (path -> content), which it returns.
+func goserviceFiles(t testing.TB, dst map[string]string, names ...string) map[string]string {
+	t.Helper()
+	for _, name := range names {
+		b, err := os.ReadFile(filepath.Join("testdata", "goservice", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst[name] = string(b)
+	}
+	return dst
+}

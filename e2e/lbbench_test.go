@@ -193,17 +193,7 @@ func BenchmarkLoadBalancerVsNginx(b *testing.B) {
 		b.Fatalf("deploy: %s", out)
 	}
 	s.mustCLI(s.token, nil, "lb", "register", "bench", "127.0.0.1:"+port2)
-	waitFor(b, "both targets healthy", func() bool {
-		var th []struct{ ID, State string }
-		s.mustCLI(s.token, &th, "lb", "targets", "bench")
-		healthy := 0
-		for _, t := range th {
-			if t.State == "healthy" {
-				healthy++
-			}
-		}
-		return healthy == 2
-	})
+	waitFor(b, "both targets healthy", func() bool { return healthyTargets(b, s, "bench") == 2 })
 	var st stackView
 	s.mustCLI(s.token, &st, "stack", "describe", "bench")
 	lbURL := ""

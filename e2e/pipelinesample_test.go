@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,21 +107,9 @@ func TestPipelineSample_APushGoesThroughStagingAndApprovalToProductionWithTheSam
 	src := map[string]string{"cloudformation/infrastructure.yml": sampleInfrastructure,
 		"config/staging.conf":    `{"Parameters": {"InstanceCount": "1"}}`,
 		"config/production.conf": `{"Parameters": {"InstanceCount": "2"}}`}
-	for _, name := range []string{"go.mod", "main.go", "main_test.go", "buildspec.yml", "appspec.yml", "codedeploy/ApplicationStop.sh"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "goservice", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		src[name] = string(b)
-	}
-	// The build uses this machine's warm Go build cache: a cold one costs
-	// minutes on two cores, and is not what this test is about.
-	gocache, err := exec.Command("go", "env", "GOCACHE").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	goserviceFiles(t, src, "go.mod", "main.go", "main_test.go", "buildspec.yml", "appspec.yml", "codedeploy/ApplicationStop.sh")
 	s.mustCLI(s.token, nil, "repo", "create", "golang-app")
-	s.mustCLI(s.token, nil, "build", "project", "create", "golang-app-build", "--env", "GOCACHE="+strings.TrimSpace(string(gocache)))
+	s.mustCLI(s.token, nil, "build", "project", "create", "golang-app-build", "--env", "GOCACHE="+goCache(t))
 	file := filepath.Join(t.TempDir(), "pipeline.yml")
 	if err := os.WriteFile(file, []byte(samplePipeline), 0o644); err != nil {
 		t.Fatal(err)
