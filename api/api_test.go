@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway/slipway/api"
+	"github.com/slipway/slipway/appsvc"
 	"github.com/slipway/slipway/artifact"
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/buildsvc"
@@ -36,6 +37,7 @@ import (
 	"github.com/slipway/slipway/secret"
 	"github.com/slipway/slipway/stack"
 	"github.com/slipway/slipway/stacksvc"
+	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/store/storetest"
 )
 
@@ -51,6 +53,11 @@ type fixture struct {
 	pipes  *pipelinesvc.Service
 	// deploys runs deployments only where a test runs the job engine.
 	deploys *deploy.Service
+	// apps makes applications only where a test runs the job engine:
+	// otherwise they stay CREATE_IN_PROGRESS.
+	apps  *appsvc.Service
+	db    *store.DB
+	repos *repo.Service
 	// deployment is a deployment of application web to group web-group,
 	// which stays Created while no job runs; revision is its digest.
 	deployment, revision string
@@ -117,10 +124,16 @@ func newFixture(t *testing.T) *fixture {
 	// Agents may be silent long enough for a long poll to outlast a slow
 	// machine's job engine.
 	deploys := deploy.New(deploy.Config{DB: db, Jobs: jobEngine, Bus: bus, Artifacts: arts, Fleet: fleetSvc, Log: log, AgentTimeout: 2 * time.Minute})
+	apps, err := appsvc.New(appsvc.Config{DB: db, Jobs: jobEngine, Stacks: stacks, Pipelines: pipes, Repos: repos, Auth: a,
+		Artifacts: arts, BlueprintDir: filepath.Join(dir, "blueprints"), WorkDir: filepath.Join(dir, "work"), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps.Register(jobEngine)
 	s := &api.Server{Auth: a, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipes,
-		LoadBalancers: lbs, DNS: dns, Log: log, Registry: reg, Fleet: fleetSvc, Deploys: deploys}
+		LoadBalancers: lbs, DNS: dns, Log: log, Registry: reg, Fleet: fleetSvc, Deploys: deploys, Apps: apps}
 	f := &fixture{srv: httptest.NewServer(s.Handler()), api: s, auth: a, jobs: jobEngine, stacks: stacks, pipes: pipes, deploys: deploys,
-		tokens: map[string]string{}}
+		apps: apps, db: db, repos: repos, tokens: map[string]string{}}
 	t.Cleanup(f.srv.Close)
 	b, _ := os.ReadFile(filepath.Join(dir, "admin-token"))
 	f.tokens["admin"] = strings.TrimSpace(string(b))
@@ -187,6 +200,32 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.deployment, f.revision = d.ID, ri.Digest
+	// Application webapp, made by owner (who has admin on it), which stays
+	// CREATE_IN_PROGRESS while no job runs; reader may read it. Repository
+	// bp-src holds the demo blueprint at its top, on main.
+	owner, err := a.UserByName(ctx, "owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	webapp, err := apps.Create(ctx, stacksvc.Project{ID: def.ID, Name: def.Name}, appsvc.CreateInput{Name: "webapp", Blueprint: "go-service",
+		Creator: owner.Name, CreatorID: owner.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := a.UserByName(ctx, "reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SetGrant(ctx, auth.SubjectUser, reader.ID, webapp.Resource(), auth.RoleRead); err != nil {
+		t.Fatal(err)
+	}
+	src, err := repos.Create(ctx, def.ID, def.Name, "bp-src", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repos.Seed(ctx, src, "main", demoBlueprint(""), "blueprint", "Admin <admin@example.com>", "admin"); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"agent-host", "tagged"} {
 		_, token, err := deploys.RegisterHost(ctx, def.ID, name, nil, "admin")
 		if err != nil {
@@ -415,6 +454,11 @@ func accessTable() []access {
 	const apps = "/api/v1/projects/default/applications"
 	const deployments = "/api/v1/projects/default/deployments"
 	const hosts = "/api/v1/projects/default/on-premises-instances"
+	const appsPath = "/api/v1/projects/default/apps"
+	const blueprints = "/api/v1/projects/default/blueprints"
+	// Application webapp: owner has admin on it, reader read, teamwriter
+	// write on the project.
+	appRead := everyone(404, map[string]int{"admin": 200, "owner": 200, "reader": 200, "teamwriter": 200})
 	template := func(int) any { return thingTemplate("y") }
 	changeSet := func(int) any {
 		b := thingTemplate("y")
@@ -578,6 +622,25 @@ func accessTable() []access {
 		{"PUT", "/api/v1/projects/{project}/on-premises-instances/{name}/tags", hosts + "/tagged/tags",
 			func(int) any { return map[string]any{"tags": map[string]string{"role": "cache"}} }, projectOnly(200)},
 		{"DELETE", "/api/v1/projects/{project}/on-premises-instances/{name}", hosts + "/nosuch", nil, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/apps", appsPath, nil, everyone(200, nil)},
+		{"POST", "/api/v1/projects/{project}/apps", appsPath,
+			func(n int) any { return map[string]any{"name": fmt.Sprintf("app%d", n), "blueprint": "go-service"} }, projectOnly(201)},
+		{"GET", "/api/v1/projects/{project}/apps/{name}", appsPath + "/webapp", nil, appRead},
+		{"GET", "/api/v1/projects/{project}/apps/{name}", appsPath + "/nosuch", nil, everyone(404, nil)},
+		// Its creation is under way (no job runs): whoever may delete it
+		// gets 409; read alone, or write on the project, is not enough.
+		{"DELETE", "/api/v1/projects/{project}/apps/{name}", appsPath + "/webapp", nil,
+			everyone(404, map[string]int{"admin": 409, "owner": 409, "reader": 403, "teamwriter": 403})},
+		{"DELETE", "/api/v1/projects/{project}/apps/{name}", appsPath + "/nosuch", nil, everyone(404, nil)},
+		{"GET", "/api/v1/projects/{project}/blueprints", blueprints, nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/blueprints/{name}", blueprints + "/go-service", nil, projectOnly(200)},
+		{"GET", "/api/v1/projects/{project}/blueprints/{name}", blueprints + "/nosuch", nil, projectOnly(404)},
+		{"POST", "/api/v1/projects/{project}/blueprints", blueprints,
+			func(int) any { return rawBody{"application/gzip", demoTgz(nil)} }, projectOnly(201)},
+		{"POST", "/api/v1/projects/{project}/blueprints", blueprints,
+			func(int) any { return map[string]string{"repo": "bp-src", "ref": "main"} }, projectOnly(201)},
+		{"POST", "/api/v1/projects/{project}/blueprints", blueprints,
+			func(int) any { return map[string]string{"repo": "nosuch"} }, projectOnly(404)},
 		// Only an agent's credential reaches its commands; no user's token
 		// does. No command exists while no job runs.
 		{"GET", "/api/v1/agent/host", "/api/v1/agent/host", nil, onlyAgent(200)},

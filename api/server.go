@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/slipway/slipway/appsvc"
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/buildsvc"
 	"github.com/slipway/slipway/deploy"
@@ -48,7 +49,9 @@ type Server struct {
 	// Deploys answers applications, deployment groups, revisions,
 	// deployments and on-premises hosts, and the agents of hosts and
 	// instances.
-	Deploys  *deploy.Service
+	Deploys *deploy.Service
+	// Apps answers applications made from blueprints, and blueprints.
+	Apps     *appsvc.Service
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 
@@ -160,6 +163,13 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/api/v1/projects/{project}/on-premises-instances", handler: s.registerHost},
 		{method: "PUT", pattern: "/api/v1/projects/{project}/on-premises-instances/{name}/tags", handler: s.setHostTags},
 		{method: "DELETE", pattern: "/api/v1/projects/{project}/on-premises-instances/{name}", handler: s.revokeHost},
+		{method: "GET", pattern: "/api/v1/projects/{project}/apps", handler: s.listApps},
+		{method: "POST", pattern: "/api/v1/projects/{project}/apps", handler: s.createApp},
+		{method: "GET", pattern: "/api/v1/projects/{project}/apps/{name}", handler: s.getApp},
+		{method: "DELETE", pattern: "/api/v1/projects/{project}/apps/{name}", handler: s.deleteApp},
+		{method: "GET", pattern: "/api/v1/projects/{project}/blueprints", handler: s.listBlueprints},
+		{method: "POST", pattern: "/api/v1/projects/{project}/blueprints", handler: s.addBlueprint, bodyLimit: appsvc.MaxBlueprintArchive},
+		{method: "GET", pattern: "/api/v1/projects/{project}/blueprints/{name}", handler: s.getBlueprint},
 		{method: "POST", pattern: "/api/v1/instance/signal", handler: s.instanceSignal, machine: true},
 		{method: "GET", pattern: "/api/v1/agent/host", handler: s.agentHost, machine: true},
 		{method: "GET", pattern: "/api/v1/agent/commands", handler: s.agentPoll, machine: true},

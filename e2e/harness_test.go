@@ -4,10 +4,10 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/slipway/slipway/store/storetest"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slipway/slipway/store/storetest"
 )
 
 // binary is built once per test run by TestMain.
@@ -57,6 +59,12 @@ type server struct {
 	env          []string
 	noListenFlag bool
 	client       *http.Client
+	// verb is the command that runs the server, "server" unless set ("up");
+	// dir is its working directory; noDataFlag leaves --data out, so that
+	// the default (.slipway in dir) is data.
+	verb       string
+	dir        string
+	noDataFlag bool
 }
 
 func freeAddr(t testing.TB) string {
@@ -81,11 +89,15 @@ func startServer(t testing.TB, args ...string) *server {
 func (s *server) start() {
 	s.t.Helper()
 	s.log, s.stdout = &syncBuffer{}, &syncBuffer{}
-	args := []string{"server", "--data", s.data}
+	args := []string{cmp.Or(s.verb, "server")}
+	if !s.noDataFlag {
+		args = append(args, "--data", s.data)
+	}
 	if !s.noListenFlag {
 		args = append(args, "--listen", s.addr)
 	}
 	s.cmd = exec.Command(binary, append(args, s.extra...)...)
+	s.cmd.Dir = s.dir
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.log
 	// Load balancers and DNS on free ports, so that servers started side
 	// by side (and beside a developer's own) do not collide; s.env may

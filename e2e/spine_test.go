@@ -223,35 +223,3 @@ func TestProjects_RepositoriesLiveInTheirProjectsNamespace(t *testing.T) {
 		t.Fatalf("teams: %+v", teams)
 	}
 }
-
-func TestUp_StartsWithTheEmbeddedDefaultsInTheWorkingDirectory(t *testing.T) {
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	cmd := exec.Command(binary, "up", "--listen", addr, "--lb-port-map", "80=0", "--dns-listen", "127.0.0.1:0")
-	cmd.Dir = dir
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	}()
-	waitFor(t, "slipway up to serve", func() bool {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	for _, f := range []string{".slipway/admin-token", ".slipway/slipway.db"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Errorf("%s: %v", f, err)
-		}
-	}
-	if !strings.Contains(out.String(), "export SLIPWAY_TOKEN=$(cat .slipway/admin-token)") {
-		t.Errorf("up does not say how to use the token:\n%s", out)
-	}
-}

@@ -66,6 +66,7 @@ func newRoot() *cobra.Command {
 		pipelineCommand(g), decisionCommand(g, true), decisionCommand(g, false),
 		lbCommand(g), dnsCommand(g), fleetCommand(g), instanceInitCommand(), cfnSignalCommand(),
 		deployCommand(g), onpremCommand(g), agentCommand(g),
+		appCommand(g), blueprintCommand(g),
 	)
 	return root
 }

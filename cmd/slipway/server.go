@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/slipway/slipway/api"
+	"github.com/slipway/slipway/appsvc"
 	"github.com/slipway/slipway/artifact"
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/bucket"
@@ -315,7 +316,13 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	providers.Register(resources, providers.Deps{Repos: repos, Buckets: bucket.NewService(db), Builds: builds, Pipelines: pipelines,
 		LoadBalancers: loadBalancers, DNS: dnsSvc, Fleet: fleetSvc, Deploys: deploys,
 		BaseURL: func() string { return baseURL }})
-	srv := &api.Server{Auth: authSvc, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipelines,
+	apps, err := appsvc.New(appsvc.Config{DB: db, Jobs: engine, Stacks: stacks, Pipelines: pipelines, Repos: repos, Auth: authSvc,
+		Artifacts: artifacts, BlueprintDir: filepath.Join(dataDir, "blueprints"), WorkDir: filepath.Join(dataDir, "sources"), Log: log})
+	if err != nil {
+		return err
+	}
+	apps.Register(engine)
+	srv := &api.Server{Apps: apps, Auth: authSvc, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipelines,
 		LoadBalancers: loadBalancers, DNS: dnsSvc, Fleet: fleetSvc, Deploys: deploys, Log: log, Registry: reg}
 
 	ln, err := net.Listen("tcp", cfg.listen)
@@ -401,6 +408,11 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 		}
 		return nil
 	})
+	if up {
+		run("sample application", func(ctx context.Context) error {
+			return watchSample(ctx, apps, authSvc, dataDir, url, tokenFile, log)
+		})
+	}
 	<-ctx.Done()
 	log.Info("slipway stopping")
 	wg.Wait()
@@ -468,10 +480,11 @@ func printWelcome(url, tokenFile string, first, up bool) {
 	if first {
 		fmt.Printf("Created the user %q and an API token for it in %s (readable only by you).\n", auth.AdminUser, tokenFile)
 	}
-	what := "Slipway server"
 	if up {
-		what = "Slipway (embedded defaults: SQLite, local data directory)"
+		fmt.Printf("Slipway (embedded defaults: SQLite, local data directory) is serving on %s\n", url)
+		fmt.Printf("  API and Git:  %s\n  admin token:  %s\n  use the CLI:  export SLIPWAY_URL=%s SLIPWAY_TOKEN=$(cat %s)\n", url, tokenFile, url, tokenFile)
+		return
 	}
-	fmt.Printf("%s is serving on %s\n", what, url)
+	fmt.Printf("Slipway server is serving on %s\n", url)
 	fmt.Printf("Use it from another shell:\n  export SLIPWAY_URL=%s\n  export SLIPWAY_TOKEN=$(cat %s)\n  slipway repo create hello\n  git clone %s/git/hello.git   # user name: anything, password: the token\n", url, tokenFile, url)
 }
