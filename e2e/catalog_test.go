@@ -154,11 +154,10 @@ func checkEnvironment(t *testing.T, s *server, env string) {
 	if got := answers(t, 4, base+"version"); got["1.0.0"] != 4 {
 		t.Errorf("%s /version answers %v", env, got)
 	}
-	// Every instance serves: both are healthy in the target group, and the
-	// deployment put the build on both.
-	if n := healthyTargets(t, s, stackName); n != 2 {
-		t.Errorf("%s has %d healthy targets, want 2", env, n)
-	}
+	// Every instance serves: both become healthy in the target group (in
+	// staging, deployed without traffic control, the health checks catch
+	// up after the deployment), and the deployment put the build on both.
+	waitFor(t, env+"'s two targets to be healthy", func() bool { return healthyTargets(t, s, stackName) == 2 })
 	var deps []deploymentView
 	s.mustCLI(s.token, &deps, "deploy", "list", "--app", "hello", "--group", env)
 	if len(deps) != 1 || deps[0].Status != "Succeeded" || deps[0].Overview["Succeeded"] != 2 {

@@ -36,19 +36,25 @@ func (a *appView) environment(name string) (url, revision string) {
 	return "", ""
 }
 
-// stdoutLine waits (up to limit) for a line of the server's output that
-// re matches after the first skip such lines, and returns its submatches.
-func (s *server) stdoutLine(t *testing.T, limit time.Duration, what string, re *regexp.Regexp, skip int) []string {
+// liveLine matches slipway up's line saying staging runs a commit: its
+// URL and commit.
+func liveLine() *regexp.Regexp {
+	return regexp.MustCompile(`staging is live: (\S+) \(commit ([0-9a-f]{7,})\)`)
+}
+
+// waitLine waits (up to limit) for a line of out that re matches after
+// the first skip such lines, and returns its submatches.
+func waitLine(t testing.TB, out *syncBuffer, limit time.Duration, what string, re *regexp.Regexp, skip int) []string {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		if ms := re.FindAllStringSubmatch(s.stdout.String(), -1); len(ms) > skip {
+		if ms := re.FindAllStringSubmatch(out.String(), -1); len(ms) > skip {
 			return ms[skip]
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s\nstdout:\n%s\nlog:\n%s", what, s.stdout, s.log)
+			t.Fatalf("timed out waiting for %s\noutput:\n%s", what, out)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -89,8 +95,8 @@ func TestUp_MakesTheSampleShipsItAndAChangeToStagingThenAfterApprovalToProductio
 	begin := time.Now()
 	s.start()
 	t.Cleanup(s.stop)
-	live := regexp.MustCompile(`staging is live: (\S+) \(commit ([0-9a-f]{7,})\)`)
-	m := s.stdoutLine(t, 4*time.Minute, "slipway up to say staging is live", live, 0)
+	live := liveLine()
+	m := waitLine(t, s.stdout, 4*time.Minute, "slipway up to say staging is live", live, 0)
 	for _, want := range []string{"serving on " + s.url, "admin token:  .slipway/admin-token", "SLIPWAY_TOKEN=$(cat .slipway/admin-token)",
 		"git clone " + s.url + "/git/hello.git"} {
 		if !strings.Contains(s.stdout.String(), want) {
@@ -103,7 +109,7 @@ func TestUp_MakesTheSampleShipsItAndAChangeToStagingThenAfterApprovalToProductio
 		t.Fatalf("staging answers %v", got)
 	}
 	approve := regexp.MustCompile(`slipway approve hello Approvals ProductionGate`)
-	s.stdoutLine(t, 30*time.Second, "slipway up to print the approve command", approve, 0)
+	waitLine(t, s.stdout, 30*time.Second, "slipway up to print the approve command", approve, 0)
 	var app appView
 	s.mustCLI(s.token, &app, "app", "get", "hello")
 	if url, rev := app.environment("staging"); app.Status != "CREATE_COMPLETE" || url+"/" != stagingURL && url != stagingURL || !strings.HasPrefix(rev, m[2]) {
@@ -151,7 +157,7 @@ func TestUp_MakesTheSampleShipsItAndAChangeToStagingThenAfterApprovalToProductio
 	mark := time.Now()
 	mustGit(t, repo, "push", "-q", "origin", "HEAD:main")
 	commit := strings.TrimSpace(mustGit(t, repo, "rev-parse", "HEAD"))
-	m = s.stdoutLine(t, 2*time.Minute, "slipway up to say staging runs the change", live, 1)
+	m = waitLine(t, s.stdout, 2*time.Minute, "slipway up to say staging runs the change", live, 1)
 	t.Logf("push to staging serving the change: %s", time.Since(mark).Round(time.Millisecond))
 	if !strings.HasPrefix(commit, m[2]) {
 		t.Errorf("staging is live with %s, pushed %s", m[2], commit)
@@ -159,7 +165,7 @@ func TestUp_MakesTheSampleShipsItAndAChangeToStagingThenAfterApprovalToProductio
 	if got := answers(t, 6, stagingURL); got["Hello from go-service 1.0.1"] != 6 {
 		t.Errorf("staging after the change answers %v", got)
 	}
-	s.stdoutLine(t, 30*time.Second, "slipway up to print the approve command again", approve, 1)
+	waitLine(t, s.stdout, 30*time.Second, "slipway up to print the approve command again", approve, 1)
 	s.mustCLI(leadToken, nil, "approve", "hello", "Approvals", "ProductionGate")
 	waitFor(t, "production to run the change", func() bool {
 		s.mustCLI(s.token, &app, "app", "get", "hello")
@@ -199,7 +205,7 @@ func TestUp_MakesTheSampleShipsItAndAChangeToStagingThenAfterApprovalToProductio
 	// A second start reuses everything: the sample is there, and serves
 	// what was approved.
 	s.start()
-	m = s.stdoutLine(t, 2*time.Minute, "the second start to say staging is live", live, 0)
+	m = waitLine(t, s.stdout, 2*time.Minute, "the second start to say staging is live", live, 0)
 	if !strings.HasPrefix(commit, m[2]) {
 		t.Errorf("after a restart staging is live with %s, want %s", m[2], commit)
 	}

@@ -31,7 +31,7 @@ i=0
 while [ "$i" -lt 200 ]; do
   alive
   if version=$(fetch "$url" 2>/dev/null); then
-    sleep 0.5
+    sleep 0.2
     alive
     echo "the service answers version $version"
     exit 0

@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The README's first command from a clean clone: go run ./cmd/slipway up
+// (the build of Slipway, with this machine's Go cache, and its start),
+// until it says staging serves the sample. The build is also timed alone,
+// in another clean clone.
+func BenchmarkReadmeFirstCommand(b *testing.B) {
+	needTools(b, "curl")
+	root, err := filepath.Abs("..")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var builds, ups []time.Duration
+	for range b.N {
+		clone := func() string {
+			dir := filepath.Join(b.TempDir(), "slipway")
+			if out, err := exec.Command("git", "clone", "-q", root, dir).CombinedOutput(); err != nil {
+				b.Fatalf("git clone: %v\n%s", err, out)
+			}
+			return dir
+		}
+		dir := clone()
+		mark := time.Now()
+		build := exec.Command("go", "build", "-o", filepath.Join(b.TempDir(), "slipway"), "./cmd/slipway")
+		build.Dir = dir
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v\n%s", err, out)
+		}
+		builds = append(builds, time.Since(mark))
+
+		dir = clone()
+		addr := freeAddr(b)
+		cmd := exec.Command("go", "run", "./cmd/slipway", "up", "--listen", addr, "--lb-port-map", "80=0", "--dns-listen", "127.0.0.1:0")
+		cmd.Dir = dir
+		// go run's child gets the signal too: stop the whole group.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		mark = time.Now()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		m := waitLine(b, out, 5*time.Minute, "staging to be live", liveLine(), 0)
+		ups = append(ups, time.Since(mark))
+		if got := answers(b, 4, m[1]+"/"); got["Hello from go-service 1.0.0"] != 4 {
+			b.Errorf("staging answers %v", got)
+		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		_ = cmd.Wait()
+	}
+	b.ReportMetric(median(builds).Seconds(), "build-s")
+	b.ReportMetric(median(ups).Seconds(), "run-to-staging-s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// A one-line change to the sample, from git push to staging serving it:
+// the pipeline's execution has deployed it (slipway up says staging is
+// live with its commit) and every answer through the load balancer is the
+// new version. Each iteration pushes one change; p50 and the slowest are
+// reported.
+func BenchmarkPushToStaging(b *testing.B) {
+	needTools(b, "curl")
+	dir := b.TempDir()
+	s := &server{t: b, dir: dir, data: filepath.Join(dir, ".slipway"), addr: freeAddr(b), verb: "up", noDataFlag: true,
+		env: []string{"GOCACHE=" + goCache(b)}}
+	s.url = "http://" + s.addr
+	s.start()
+	b.Cleanup(s.stop)
+	m := waitLine(b, s.stdout, 4*time.Minute, "staging to be live", liveLine(), 0)
+	stagingURL := m[1] + "/"
+	work := b.TempDir()
+	mustGit(b, work, "clone", s.gitURL(s.token, "hello.git"), "hello")
+	repo := filepath.Join(work, "hello")
+	mainGo := filepath.Join(repo, "main.go")
+	src, err := os.ReadFile(mainGo)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var took []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		version := fmt.Sprintf("1.1.%d", i)
+		if err := os.WriteFile(mainGo, []byte(strings.Replace(string(src), `"1.0.0"`, `"`+version+`"`, 1)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		mustGit(b, repo, "commit", "-qam", "Version "+version)
+		commit := strings.TrimSpace(mustGit(b, repo, "rev-parse", "HEAD"))
+		live := regexp.MustCompile(`staging is live: \S+ \(commit (` + commit[:12] + `)\)`)
+		mark := time.Now()
+		mustGit(b, repo, "push", "-q", "origin", "HEAD:main")
+		waitLine(b, s.stdout, 2*time.Minute, "staging to run "+version, live, 0)
+		for {
+			if got := answers(b, 4, stagingURL); got["Hello from go-service "+version] == 4 {
+				break
+			}
+			if time.Since(mark) > 2*time.Minute {
+				b.Fatalf("staging does not serve %s", version)
+			}
+		}
+		took = append(took, time.Since(mark))
+	}
+	b.StopTimer()
+	b.ReportMetric(median(took).Seconds(), "p50-s")
+	b.ReportMetric(slices.Max(took).Seconds(), "max-s")
+	b.ReportMetric(0, "ns/op")
+}
