@@ -65,6 +65,10 @@ func ensureSample(ctx context.Context, apps *appsvc.Service, authSvc *auth.Servi
 	return true, nil
 }
 
+// sampleInterval is how often slipway up looks at its sample: a stage that
+// turns green shows within it.
+const sampleInterval = 200 * time.Millisecond
+
 // goBuildCache is the Go build cache of whoever runs Slipway, or "".
 func goBuildCache(ctx context.Context) string {
 	if c := os.Getenv("GOCACHE"); c != "" && c != "off" {
@@ -106,7 +110,7 @@ func watchSample(ctx context.Context, apps *appsvc.Service, authSvc *auth.Servic
 	}
 	// Through the API, as slipway app create follows an application.
 	f := &appFollower{r: client.New(url, strings.TrimSpace(string(token))), project: auth.DefaultProject, name: sampleApp,
-		out: os.Stdout, interval: appPollInterval, watch: true}
+		out: os.Stdout, interval: sampleInterval, watch: true}
 	if err := f.follow(ctx); err != nil && ctx.Err() == nil {
 		log.Error("following the sample application", "err", err)
 	}

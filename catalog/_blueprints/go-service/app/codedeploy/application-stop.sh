@@ -11,11 +11,11 @@ if kill "$pid" 2>/dev/null; then
   i=0
   while kill -0 "$pid" 2>/dev/null; do
     i=$((i + 1))
-    if [ "$i" -gt 100 ]; then
+    if [ "$i" -gt 500 ]; then
       kill -9 "$pid" 2>/dev/null
       break
     fi
-    sleep 0.1
+    sleep 0.02
   done
 fi
 rm -f "$pidfile"

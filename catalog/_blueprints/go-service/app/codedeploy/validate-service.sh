@@ -28,16 +28,16 @@ alive() {
   exit 1
 }
 i=0
-while [ "$i" -lt 200 ]; do
+while [ "$i" -lt 1000 ]; do
   alive
   if version=$(fetch "$url" 2>/dev/null); then
-    sleep 0.2
+    sleep 0.1
     alive
     echo "the service answers version $version"
     exit 0
   fi
   i=$((i + 1))
-  sleep 0.1
+  sleep 0.02
 done
 echo "the service does not answer on $url; see $log" >&2
 exit 1
