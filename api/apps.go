@@ -112,15 +112,9 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, p *auth.Princi
 // application CREATE_IN_PROGRESS. The caller gets admin on it.
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	ctx := r.Context()
-	pr, err := s.project(ctx, r.PathValue("project"))
+	pr, err := s.projectFor(ctx, p, auth.Write, r.PathValue("project"))
 	if err != nil {
 		return err
-	}
-	if ok, err := s.Auth.Can(ctx, p, auth.Write, auth.ProjectResource(pr.ID)); err != nil {
-		return err
-	} else if !ok {
-		return &Error{Status: http.StatusForbidden, Code: "forbidden",
-			Message: "permission denied: creating an application needs the write role on project " + pr.Name}
 	}
 	var req createAppRequest
 	if err := decode(r, &req); err != nil {
