@@ -84,6 +84,8 @@ type App struct {
 	Repository    string `json:"repository,omitempty"`
 	CloneURL      string `json:"clone_url,omitempty"`
 	Pipeline      string `json:"pipeline,omitempty"`
+	// Stages are the pipeline's stages, in order.
+	Stages []string `json:"stages"`
 	// Environments are the stacks the pipeline's CloudFormation actions
 	// deploy, in the pipeline's order.
 	Environments []Environment `json:"environments"`
@@ -121,6 +123,8 @@ type Execution struct {
 	// Stage is where it is, or where it ended.
 	Stage   string `json:"stage,omitempty"`
 	Trigger string `json:"trigger"`
+	// Commit is the source revision it runs.
+	Commit string `json:"commit,omitempty"`
 }
 
 // Config is what a Service needs.
@@ -323,6 +327,7 @@ func scanApp(row scanner) (*App, error) {
 	a.CreatedAt, a.UpdatedAt = store.Time(created), store.Time(updated)
 	a.PipelineStack = a.Name + PipelineStackSuffix
 	a.Environments = []Environment{}
+	a.Stages = []string{}
 	return &a, nil
 }
 
@@ -431,6 +436,7 @@ func (s *Service) describe(ctx context.Context, a *App) error {
 	for i, st := range p.Declaration.Stages {
 		stages[i] = st.Name
 	}
+	a.Stages = stages
 	for _, e := range environmentStacks(p.Declaration) {
 		env := Environment{Name: strings.TrimPrefix(e.stack, a.Name+"-"), Stack: e.stack, Stage: e.stage, Status: NotCreated}
 		if ex := passed(es, stages, e.stage); ex != nil {
@@ -458,6 +464,9 @@ func (s *Service) describe(ctx context.Context, a *App) error {
 	if len(es) > 0 {
 		e := es[0]
 		a.LatestExecution = &Execution{ID: e.ID, Status: e.Status, Stage: e.Stage, Trigger: e.Trigger.Type}
+		if len(e.Revisions) > 0 {
+			a.LatestExecution.Commit = e.Revisions[0].Commit
+		}
 	}
 	return nil
 }

@@ -40,6 +40,8 @@ type App struct {
 	Repository    string `json:"repository,omitempty"`
 	CloneURL      string `json:"clone_url,omitempty"`
 	Pipeline      string `json:"pipeline,omitempty"`
+	// Stages are the pipeline's stages, in order.
+	Stages []string `json:"stages"`
 	// Environments are in the pipeline's order; listings leave them out.
 	Environments    []AppEnvironment `json:"environments"`
 	LatestExecution *AppExecution    `json:"latest_execution,omitempty"`
@@ -71,6 +73,8 @@ type AppExecution struct {
 	// Stage is where it is, or where it ended.
 	Stage   string `json:"stage,omitempty"`
 	Trigger string `json:"trigger"`
+	// Commit is the source revision it runs.
+	Commit string `json:"commit,omitempty"`
 }
 
 // CreateAppInput asks for an application made from a blueprint.

@@ -104,7 +104,7 @@ func appCreateCommand(g *globals) *cobra.Command {
 					a.Name, a.Blueprint, a.Status, a.Name, projectFlag(g.proj()))
 				return nil
 			}
-			f := &appFollower{r: c, project: g.proj(), name: a.Name, out: out, interval: appPollInterval}
+			f := &appFollower{r: c, project: g.proj(), name: a.Name, out: out, interval: appPollInterval, color: isTerminal(out)}
 			return f.follow(ctx)
 		},
 	}
@@ -138,6 +138,8 @@ type appFollower struct {
 	// watch follows every execution, every environment's new revision and
 	// every approval that waits, until the context ends (slipway up's view).
 	watch bool
+	// color paints the stages' marks (for a terminal).
+	color bool
 
 	status string            // the application status printed last
 	exec   string            // the execution, stage and status printed last
@@ -216,7 +218,7 @@ func (f *appFollower) step(ctx context.Context, a *client.App) (bool, error) {
 	if e != nil {
 		if key := e.ID + " " + e.Stage + " " + e.Status; key != f.exec {
 			f.exec = key
-			f.printf("Pipeline execution %s: %s %s", e.ID, e.Stage, e.Status)
+			f.printf("%s", f.picture(a.Stages, e))
 		}
 	}
 	var env *client.AppEnvironment
@@ -278,6 +280,40 @@ func (f *appFollower) step(ctx context.Context, a *client.App) (bool, error) {
 	}
 	return true, &exitError{code: 1, msg: fmt.Sprintf("pipeline execution %s of application %s ended %s before %s was live: %s\n(slipway pipeline executions %s%s shows it; slipway pipeline retry can run its stage again)",
 		e.ID, a.Name, e.Status, envName(env), why, a.Pipeline, pf)}
+}
+
+// picture draws an execution as its pipeline's stages, each marked: ✓
+// passed, … under way, ✗ failed, ■ stopped, · not reached yet.
+func (f *appFollower) picture(stages []string, e *client.AppExecution) string {
+	head := "Pipeline execution " + e.ID
+	if e.Commit != "" {
+		head += " (commit " + short(e.Commit) + ")"
+	}
+	at := slices.Index(stages, e.Stage)
+	if at < 0 {
+		return fmt.Sprintf("%s: %s %s", head, e.Stage, e.Status)
+	}
+	parts := make([]string, len(stages))
+	for i, st := range stages {
+		var mark, color string
+		switch {
+		case e.Status == "Succeeded" || i < at:
+			mark, color = "✓", "32"
+		case i > at:
+			mark = "·"
+		case e.Status == "InProgress":
+			mark, color = "…", "33"
+		case e.Status == "Failed":
+			mark, color = "✗", "31"
+		default:
+			mark = "■"
+		}
+		parts[i] = st + " " + mark
+		if f.color && color != "" {
+			parts[i] = "\x1b[" + color + "m" + parts[i] + "\x1b[0m"
+		}
+	}
+	return head + ": " + strings.Join(parts, "  ")
 }
 
 func envName(env *client.AppEnvironment) string {

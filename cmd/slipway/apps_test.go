@@ -240,6 +240,31 @@ func TestAppFollower_WatchFollowsEveryExecutionUntilItsContextEnds(t *testing.T)
 	}
 }
 
+func TestAppFollower_PictureMarksEachStage(t *testing.T) {
+	stages := []string{"Source", "Build", "Staging", "Approvals", "Production"}
+	for _, c := range []struct {
+		e     client.AppExecution
+		color bool
+		want  string
+	}{
+		{client.AppExecution{ID: "e1", Stage: "Staging", Status: "InProgress", Commit: "0123456789abcdef"}, false,
+			"Pipeline execution e1 (commit 0123456789ab): Source ✓  Build ✓  Staging …  Approvals ·  Production ·"},
+		{client.AppExecution{ID: "e1", Stage: "Build", Status: "Failed"}, false,
+			"Pipeline execution e1: Source ✓  Build ✗  Staging ·  Approvals ·  Production ·"},
+		{client.AppExecution{ID: "e1", Stage: "Approvals", Status: "Stopped"}, false,
+			"Pipeline execution e1: Source ✓  Build ✓  Staging ✓  Approvals ■  Production ·"},
+		{client.AppExecution{ID: "e1", Stage: "Production", Status: "Succeeded"}, false,
+			"Pipeline execution e1: Source ✓  Build ✓  Staging ✓  Approvals ✓  Production ✓"},
+		{client.AppExecution{ID: "e1", Stage: "Build", Status: "InProgress"}, true,
+			"Pipeline execution e1: \x1b[32mSource ✓\x1b[0m  \x1b[33mBuild …\x1b[0m  Staging ·  Approvals ·  Production ·"},
+		{client.AppExecution{ID: "e1", Stage: "Elsewhere", Status: "InProgress"}, false, "Pipeline execution e1: Elsewhere InProgress"},
+	} {
+		if got := (&appFollower{color: c.color}).picture(stages, &c.e); got != c.want {
+			t.Errorf("picture(%+v) =\n%q, want\n%q", c.e, got, c.want)
+		}
+	}
+}
+
 func TestAppFollower_FailuresBeforeTheFirstEnvironmentIsLiveExitNonZeroWithTheReason(t *testing.T) {
 	notCreated := client.AppEnvironment{Status: "NOT_CREATED"}
 	for _, c := range []struct {

@@ -110,7 +110,7 @@ func watchSample(ctx context.Context, apps *appsvc.Service, authSvc *auth.Servic
 	}
 	// Through the API, as slipway app create follows an application.
 	f := &appFollower{r: client.New(url, strings.TrimSpace(string(token))), project: auth.DefaultProject, name: sampleApp,
-		out: os.Stdout, interval: sampleInterval, watch: true}
+		out: os.Stdout, interval: sampleInterval, watch: true, color: isTerminal(os.Stdout)}
 	if err := f.follow(ctx); err != nil && ctx.Err() == nil {
 		log.Error("following the sample application", "err", err)
 	}
