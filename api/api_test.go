@@ -467,6 +467,12 @@ func accessTable() []access {
 	}
 	return []access{
 		{"GET", "/api/v1/me", "/api/v1/me", nil, everyone(200, nil)},
+		// Signing in takes a password, not a token: a wrong one is 401 for
+		// anyone (a bad token is refused before the password is looked at).
+		{"POST", "/api/v1/sessions", "/api/v1/sessions",
+			func(int) any { return map[string]string{"name": "reader", "password": "not-the-password"} }, everyone(401, nil)},
+		{"PUT", "/api/v1/users/{name}/password", "/api/v1/users/newbie/password",
+			func(int) any { return map[string]string{"password": "long enough"} }, onlyAdmin(204)},
 		{"GET", "/metrics", "/metrics", nil, everyone(200, nil)},
 		{"GET", "/healthz", "/healthz", nil, everyone(200, map[string]int{"anon": 200, "badtoken": 200, "agent": 200})},
 		{"GET", "/api/v1/openapi.json", "/api/v1/openapi.json", nil, everyone(200, map[string]int{"anon": 200, "badtoken": 200, "agent": 200})},

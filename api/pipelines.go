@@ -151,7 +151,20 @@ func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, pl)
+	// What the caller may do to it, so that a console shows only the
+	// buttons that work (the server checks each request regardless).
+	perms := map[string]bool{}
+	for _, act := range []auth.Action{auth.Read, auth.Write, auth.Approve, auth.Admin} {
+		ok, err := s.Auth.Can(r.Context(), p, act, pipelineResource(pl))
+		if err != nil {
+			return err
+		}
+		perms[string(act)] = ok
+	}
+	writeJSON(w, http.StatusOK, struct {
+		*pipelinesvc.Pipeline
+		Permissions map[string]bool `json:"permissions"`
+	}{pl, perms})
 	return nil
 }
 

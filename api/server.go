@@ -67,6 +67,9 @@ type route struct {
 	// token: an instance's, or a deployment agent's. The handler checks it
 	// and audits what is worth auditing itself.
 	machine bool
+	// anonymous routes take no credential at all (signing in); the
+	// handler audits itself.
+	anonymous bool
 	// bodyLimit is the most a request body may hold; 0 means
 	// defaultBodyLimit.
 	bodyLimit int64
@@ -79,6 +82,8 @@ const defaultBodyLimit = 1 << 20
 func (s *Server) routes() []route {
 	return []route{
 		{method: "GET", pattern: "/api/v1/me", handler: s.me},
+		{method: "POST", pattern: "/api/v1/sessions", handler: s.signIn, anonymous: true},
+		{method: "PUT", pattern: "/api/v1/users/{name}/password", handler: s.setPassword},
 		{method: "GET", pattern: "/api/v1/projects", handler: s.listProjects},
 		{method: "POST", pattern: "/api/v1/projects", handler: s.createProject},
 		{method: "GET", pattern: "/api/v1/projects/{project}/repos", handler: s.listRepos},
@@ -254,7 +259,7 @@ func (s *Server) apiHandler(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		p, err := s.authenticate(r)
-		if err == nil && p == nil && !rt.machine {
+		if err == nil && p == nil && !rt.machine && !rt.anonymous {
 			err = &Error{Status: http.StatusUnauthorized, Code: "unauthenticated",
 				Message: "authentication required: send an API token as 'Authorization: Bearer TOKEN' (slipway token create)"}
 		}
@@ -272,7 +277,7 @@ func (s *Server) apiHandler(rt route) http.Handler {
 				s.Log.Error("request failed", "method", r.Method, "route", rt.pattern, "err", err)
 			}
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && !rt.machine {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !rt.machine && !rt.anonymous {
 			s.audit(r, p, r.Method+" "+rt.pattern, r.URL.Path, sw.status)
 		}
 	})
@@ -283,6 +288,11 @@ func (s *Server) audit(r *http.Request, p *auth.Principal, action, target string
 	if p != nil {
 		actor = p.Name
 	}
+	s.auditAs(r, actor, action, target, status)
+}
+
+// auditAs records an action by actor.
+func (s *Server) auditAs(r *http.Request, actor, action, target string, status int) {
 	outcome := "success"
 	if status >= 400 {
 		outcome = "failure"

@@ -259,3 +259,24 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// MinPasswordLength is the shortest password a user may set.
+const MinPasswordLength = 8
+
+// ErrWeakPassword refuses a password shorter than MinPasswordLength.
+var ErrWeakPassword = fmt.Errorf("a password has at least %d characters", MinPasswordLength)
+
+// SetPassword replaces a user's password.
+func (s *Service) SetPassword(ctx context.Context, userID, password string) error {
+	if len(password) < MinPasswordLength {
+		return ErrWeakPassword
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, HashPassword(password), userID)
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("set password: user %s: %w", userID, store.ErrNotFound)
+	}
+	return nil
+}

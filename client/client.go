@@ -212,6 +212,26 @@ func (c *Client) CreateUser(ctx context.Context, name, password string, siteAdmi
 	return &u, c.Do(ctx, "POST", "/api/v1/users", map[string]any{"name": name, "password": password, "site_admin": siteAdmin}, &u)
 }
 
+// Session is what signing in gives: an API token (named "console") for
+// the user, shown once.
+type Session struct {
+	Token     string `json:"token"`
+	ID        string `json:"id"`
+	User      string `json:"user"`
+	SiteAdmin bool   `json:"site_admin"`
+}
+
+// SignIn exchanges a user's name and password for an API token.
+func (c *Client) SignIn(ctx context.Context, name, password string) (*Session, error) {
+	var s Session
+	return &s, c.Do(ctx, "POST", "/api/v1/sessions", map[string]string{"name": name, "password": password}, &s)
+}
+
+// SetPassword sets a user's password (one's own, or as a site admin anyone's).
+func (c *Client) SetPassword(ctx context.Context, name, password string) error {
+	return c.Do(ctx, "PUT", "/api/v1/users/"+url.PathEscape(name)+"/password", map[string]string{"password": password}, nil)
+}
+
 // ListUsers lists every user.
 func (c *Client) ListUsers(ctx context.Context) ([]User, error) {
 	var us []User

@@ -20,6 +20,9 @@ type Pipeline struct {
 	Disabled  map[string]string `json:"disabled_transitions"`
 	CreatedAt time.Time         `json:"created_at"`
 	UpdatedAt time.Time         `json:"updated_at"`
+	// Permissions say what the caller may do to it (read, write, approve,
+	// admin); only a single pipeline's answer has them.
+	Permissions map[string]bool `json:"permissions,omitempty"`
 }
 
 // PipelineArtifact is an artifact of an execution in the artifact store.

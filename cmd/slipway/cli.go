@@ -245,11 +245,10 @@ func userCommand(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pw := ""
 			if pwStdin {
-				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-				if err != nil && !errors.Is(err, io.EOF) {
+				var err error
+				if pw, err = readLine(cmd.InOrStdin()); err != nil {
 					return err
 				}
-				pw = strings.TrimRight(line, "\r\n")
 			}
 			u, err := g.client().CreateUser(cmd.Context(), args[0], pw, siteAdmin)
 			if err != nil {
@@ -277,8 +276,32 @@ func userCommand(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(create, list)
+	setPassword := &cobra.Command{
+		Use: "set-password NAME", Short: "Set a user's password for console sign-in, read from standard input (your own, or as a site admin anyone's)",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readLine(cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			if err := g.client().SetPassword(cmd.Context(), args[0], pw); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Set the password of %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, setPassword)
 	return cmd
+}
+
+// readLine reads one line (a password) from r, without its line end.
+func readLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 func tokenCommand(g *globals) *cobra.Command {
