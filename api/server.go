@@ -51,7 +51,10 @@ type Server struct {
 	// instances.
 	Deploys *deploy.Service
 	// Apps answers applications made from blueprints, and blueprints.
-	Apps     *appsvc.Service
+	Apps *appsvc.Service
+	// Console serves every path that is not the API's, Git's or the
+	// server's own: the web console (which calls the API like any client).
+	Console  http.Handler
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 
@@ -236,6 +239,9 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such API endpoint: " + r.Method + " " + r.URL.Path})
 	}))
 	handle("/git/", http.HandlerFunc(s.git))
+	if s.Console != nil {
+		handle("/", s.Console)
+	}
 	return mux
 }
 
