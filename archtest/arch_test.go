@@ -41,6 +41,7 @@ var allowed = map[string][]string{
 	"cmd/slipway":     {"*"},
 	"e2e":             {"*"},
 	"archtest":        {},
+	"web":             {"client"},
 	"nameserver":      {},
 	"lb":              {},
 	"lbsvc":           {"store", "store/storetest", "events", "lb"},

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -48,7 +47,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if dir == "" {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -199,8 +198,9 @@ func TestConsole_TheApprovalInABrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#approval")),
 		chromedp.SendKeys(chromedp.CSS("#comment"), "ship it"),
 		chromedp.Click(chromedp.CSS(`#approval button[value="approve"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-stage="Production"] [data-status="Succeeded"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`tr[data-env="production"][data-status="CREATE_COMPLETE"]`)),
+		// Production runs the commit once its stage has passed: every
+		// action green, the environment's revision set.
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-env="production"]:not([data-revision=""])`)),
 	)
 	if err != nil {
 		t.Fatalf("approve in the browser: %v\n%s", err, s.log)
@@ -217,7 +217,10 @@ func TestConsole_TheApprovalInABrowser(t *testing.T) {
 	if got := answers(t, 4, prod+"/"); got["Hello from go-service 1.0.0"] != 4 {
 		t.Errorf("production answers %v", got)
 	}
-	if !bytes.Contains([]byte(s.stdout.String()), []byte("production is live")) {
-		t.Errorf("slipway up did not say production is live:\n%s", s.stdout)
+	waitLine(t, s.stdout, 30*time.Second, "slipway up to say production is live", regexp.MustCompile(`production is live`), 0)
+	states, err := chromedp.Run(lead, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('[data-stage="Production"] [data-action]')].map(a => a.dataset.status)`, chromedp.EvalAsValue))
+	if err != nil || len(states) != 2 || states[0] != "Succeeded" || states[1] != "Succeeded" {
+		t.Errorf("production's actions on the page: %v %v", states, err)
 	}
 }

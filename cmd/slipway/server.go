@@ -42,6 +42,7 @@ import (
 	"github.com/slipway/slipway/stacksvc"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/template"
+	"github.com/slipway/slipway/web"
 )
 
 type serverConfig struct {
@@ -329,6 +330,15 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (choose another address with --listen)", cfg.listen, err)
 	}
+	// The console calls the API as any client does, through the server's
+	// own Unix socket (served below): no TLS certificate to trust, no
+	// network between them.
+	console, err := web.New(web.Config{API: "http://slipway", Secure: cfg.tlsCert != "", Log: log,
+		Transport: unixTransport(filepath.Join(runDir, "api.sock"))})
+	if err != nil {
+		return err
+	}
+	srv.Console = console.Handler()
 	// No read or write timeout: clones and pushes stream for as long as they take.
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	scheme := "http"

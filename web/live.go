@@ -1,0 +1,119 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// liveHTML renders the live fragment of an application's page: the
+// pipeline picture, the approval and the environments.
+func (c *Console) liveHTML(ctx context.Context, s *session, project, name string) (string, error) {
+	v, err := c.appView(ctx, s, project, name)
+	if err != nil {
+		return "", err
+	}
+	return c.renderLive(v)
+}
+
+func (c *Console) renderLive(v *appView) (string, error) {
+	var buf bytes.Buffer
+	if err := c.pages["app"].ExecuteTemplate(&buf, "live", v); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+// live streams the live fragment as server-sent events: an "update"
+// event each time its HTML changes (and once at the start), a keepalive
+// comment now and then, and "signedout" when the API stops taking the
+// session's token. It ends with the request.
+func (c *Console) live(w http.ResponseWriter, r *http.Request, s *session) error {
+	ctx := r.Context()
+	project, name := projectOf(r), r.PathValue("name")
+	// The first rendering comes before the answer's header, so that a
+	// refused token or a missing application answers as a page would.
+	html, err := c.liveHTML(ctx, s, project, name)
+	if err != nil {
+		return err
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send := func(event, data string) bool {
+		if err := writeEvent(w, event, data); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send("update", html) {
+		return nil
+	}
+	last := html
+	poll := time.NewTicker(c.cfg.Poll)
+	defer poll.Stop()
+	keepalive := time.NewTicker(c.keepalive)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-keepalive.C:
+			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil || rc.Flush() != nil {
+				return nil
+			}
+		case <-poll.C:
+			html, err := c.liveHTML(ctx, s, project, name)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				switch status, _ := apiStatus(err); status {
+				case http.StatusUnauthorized:
+					send("signedout", "/login")
+					return nil
+				case http.StatusNotFound:
+					if html, err = c.renderLive(&appView{Gone: true}); err != nil {
+						c.log.Error("web: render live fragment", "err", err)
+						return nil
+					}
+				default:
+					c.log.Debug("web: live page cannot refresh", "project", project, "app", name, "err", err)
+					continue
+				}
+			}
+			if html == last {
+				continue
+			}
+			if !send("update", html) {
+				return nil
+			}
+			last = html
+		}
+	}
+}
+
+// writeEvent writes one server-sent event; each line of data goes in a
+// data field of its own.
+func writeEvent(w io.Writer, event, data string) error {
+	var b strings.Builder
+	b.WriteString("event: ")
+	b.WriteString(event)
+	b.WriteByte('\n')
+	data = strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(data)
+	for line := range strings.SplitSeq(strings.TrimRight(data, "\n"), "\n") {
+		b.WriteString("data: ")
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	_, err := io.WriteString(w, b.String())
+	return err
+}
