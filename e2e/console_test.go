@@ -93,12 +93,7 @@ func signIn(t *testing.T, ctx context.Context, base, name, password string) {
 // production go green.
 func TestConsole_TheApprovalInABrowser(t *testing.T) {
 	needTools(t, "curl")
-	dir := t.TempDir()
-	s := &server{t: t, dir: dir, data: filepath.Join(dir, ".slipway"), addr: freeAddr(t), verb: "up", noDataFlag: true,
-		env: []string{"GOCACHE=" + goCache(t)}}
-	s.url = "http://" + s.addr
-	s.start()
-	t.Cleanup(s.stop)
+	s, _ := startUp(t)
 	s.withPassword(t, "admin password", "user", "set-password", "admin")
 	s.withPassword(t, "viewer password", "user", "create", "viewer", "--password-stdin")
 	s.withPassword(t, "lead password", "user", "create", "lead", "--password-stdin")

@@ -36,6 +36,21 @@ func (a *appView) environment(name string) (url, revision string) {
 	return "", ""
 }
 
+// startUp runs slipway up in an empty directory, as the README's first
+// command does, and returns once it serves. The sample's builds use this
+// machine's warm Go build cache, as they would for a developer who has
+// just built Slipway; dir is where it runs.
+func startUp(t testing.TB) (s *server, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	s = &server{t: t, dir: dir, data: filepath.Join(dir, ".slipway"), addr: freeAddr(t), verb: "up", noDataFlag: true,
+		env: []string{"GOCACHE=" + goCache(t)}}
+	s.url = "http://" + s.addr
+	s.start()
+	t.Cleanup(s.stop)
+	return s, dir
+}
+
 // liveLine matches slipway up's line saying staging runs a commit: its
 // URL and commit.
 func liveLine() *regexp.Regexp {
@@ -86,15 +101,8 @@ func processesUnder(dir string) []string {
 // follows; Ctrl-C stops everything it started.
 func TestUp_MakesTheSampleShipsItAndAChangeToStagingThenAfterApprovalToProductionAndStopsEverything(t *testing.T) {
 	needTools(t, "curl")
-	dir := t.TempDir()
-	// The sample's builds use this machine's warm Go build cache, as they
-	// would for a developer who has just built Slipway.
-	s := &server{t: t, dir: dir, data: filepath.Join(dir, ".slipway"), addr: freeAddr(t), verb: "up", noDataFlag: true,
-		env: []string{"GOCACHE=" + goCache(t)}}
-	s.url = "http://" + s.addr
 	begin := time.Now()
-	s.start()
-	t.Cleanup(s.stop)
+	s, dir := startUp(t)
 	live := liveLine()
 	m := waitLine(t, s.stdout, 4*time.Minute, "slipway up to say staging is live", live, 0)
 	for _, want := range []string{"serving on " + s.url, "admin token:  .slipway/admin-token", "SLIPWAY_TOKEN=$(cat .slipway/admin-token)",

@@ -71,16 +71,11 @@ func BenchmarkReadmeFirstCommand(b *testing.B) {
 
 // A one-line change to the sample, from git push to staging serving it:
 // every answer through the load balancer is the new version (and slipway
-// up then says staging is live with its commit). Each iteration pushes one change; p50 and the slowest are
-// reported.
+// up then says staging is live with its commit). Each iteration pushes one
+// change; p50 and the slowest are reported.
 func BenchmarkPushToStaging(b *testing.B) {
 	needTools(b, "curl")
-	dir := b.TempDir()
-	s := &server{t: b, dir: dir, data: filepath.Join(dir, ".slipway"), addr: freeAddr(b), verb: "up", noDataFlag: true,
-		env: []string{"GOCACHE=" + goCache(b)}}
-	s.url = "http://" + s.addr
-	s.start()
-	b.Cleanup(s.stop)
+	s, _ := startUp(b)
 	m := waitLine(b, s.stdout, 4*time.Minute, "staging to be live", liveLine(), 0)
 	stagingURL := m[1] + "/"
 	work := b.TempDir()
