@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,15 +111,43 @@ func replaceable(status string) bool {
 }
 
 // startOnce starts the stack operation unless an earlier attempt of this
-// run did (it recorded so): a resumed action then only waits.
+// run did: a resumed action then only waits. The attempt records what the
+// stack was like before it starts ("starting:" and the stack's mark), then
+// that it started: one stopped between the two (a server killed then) is
+// known to have started the operation by the stack having changed since.
 func (c *CloudFormationAction) startOnce(ctx context.Context, r *ActionRun, start func() error) error {
-	if r.ExternalID != "" {
+	name := r.Configuration["StackName"]
+	started := "stack:" + name
+	if r.ExternalID == started {
 		return nil
+	}
+	mark, err := c.stackMark(ctx, r.ProjectID, name)
+	if err != nil {
+		return err
+	}
+	if before, ok := strings.CutPrefix(r.ExternalID, "starting:"); ok && before != mark {
+		return r.Record(ctx, started)
+	}
+	if err := r.Record(ctx, "starting:"+mark); err != nil {
+		return err
 	}
 	if err := start(); err != nil {
 		return err
 	}
-	return r.Record(ctx, "stack:"+r.Configuration["StackName"])
+	return r.Record(ctx, started)
+}
+
+// stackMark names the stack's state as its latest operation left it: the
+// time that operation began, or "none" when there is no stack.
+func (c *CloudFormationAction) stackMark(ctx context.Context, projectID, name string) (string, error) {
+	st, err := c.Stacks.Get(ctx, projectID, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return "none", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return strconv.FormatInt(st.UpdatedAt.UnixMilli(), 10), nil
 }
 
 // finish waits for the stack and reports its outputs.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/slipway/slipway/stack"
+	"github.com/slipway/slipway/stacksvc"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/store/storetest"
 )
@@ -97,6 +98,59 @@ func TestCloudFormationAction_DeploysTheTemplateFromTheArtifactWithConfigAndOver
 		}
 		if e.Artifacts["StackOut"].Digest == "" {
 			t.Fatalf("no output file artifact: %+v", e.Artifacts)
+		}
+	})
+}
+
+// A server killed between the stack operation's start and its record: the
+// resumed action sees the stack changed since the attempt's "starting"
+// record, and waits for that operation instead of starting another (which
+// the stack, still in progress, would refuse).
+func TestCloudFormationAction_AResumedStartFindsTheOperationItsAttemptStarted(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		c := &CloudFormationAction{Stacks: f.stacks}
+		var recorded []string
+		run := func(externalID string) *ActionRun {
+			return &ActionRun{ProjectID: "p1", Configuration: map[string]string{"StackName": "net"}, ExternalID: externalID,
+				Record: func(_ context.Context, id string) error { recorded = append(recorded, id); return nil }}
+		}
+		starts := 0
+		deploy := func() error {
+			starts++
+			_, err := f.stacks.Deploy(ctx, stacksvc.Project{ID: "p1"}, "net", stacksvc.Input{Template: cfnTemplate,
+				Parameters: map[string]string{"Cidr": "10.0.0.0/16", "Size": "1", "Commit": "c"}})
+			return err
+		}
+		// The first attempt records, starts, and is killed before it can
+		// record that it started.
+		if err := c.startOnce(ctx, run(""), deploy); err != nil {
+			t.Fatal(err)
+		}
+		if starts != 1 || len(recorded) != 2 || recorded[0] != "starting:none" || recorded[1] != "stack:net" {
+			t.Fatalf("first attempt: %d starts, recorded %v", starts, recorded)
+		}
+		recorded = nil
+		if err := c.startOnce(ctx, run("starting:none"), deploy); err != nil {
+			t.Fatal(err)
+		}
+		if starts != 1 || len(recorded) != 1 || recorded[0] != "stack:net" {
+			t.Fatalf("resumed after the start: %d starts, recorded %v", starts, recorded)
+		}
+		// Killed before its start: the stack is as the record says, so the
+		// resumed attempt starts it.
+		if _, err := c.settle(ctx, "p1", "net", ""); err != nil {
+			t.Fatal(err)
+		}
+		mark, err := c.stackMark(ctx, "p1", "net")
+		if err != nil {
+			t.Fatal(err)
+		}
+		recorded = nil
+		_ = c.startOnce(ctx, run("starting:"+mark), deploy)
+		if starts != 2 {
+			t.Fatalf("resumed before the start: %d starts, recorded %v", starts, recorded)
 		}
 	})
 }
