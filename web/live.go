@@ -3,6 +3,8 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"strings"
@@ -28,7 +30,8 @@ func (c *Console) renderLive(v *appView) (string, error) {
 }
 
 // live streams the live fragment as server-sent events: an "update"
-// event each time its HTML changes (and once at the start), a keepalive
+// event each time its HTML changes (and at the start, unless the page's
+// digest says it has that fragment already), a keepalive
 // comment now and then, and "signedout" when the API stops taking the
 // session's token. It ends with the request.
 func (c *Console) live(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -53,7 +56,8 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, s *session) error
 		}
 		return rc.Flush() == nil
 	}
-	if !send("update", html) {
+	// The page already holds the fragment its digest names.
+	if r.URL.Query().Get("digest") != digest(html) && !send("update", html) {
 		return nil
 	}
 	last := html
@@ -98,6 +102,12 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, s *session) error
 			last = html
 		}
 	}
+}
+
+// digest names a live fragment.
+func digest(html string) string {
+	sum := sha256.Sum256([]byte(html))
+	return hex.EncodeToString(sum[:8])
 }
 
 // writeEvent writes one server-sent event; each line of data goes in a

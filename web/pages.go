@@ -143,6 +143,9 @@ func (c *Console) app(w http.ResponseWriter, r *http.Request, s *session) error 
 }
 
 func (c *Console) renderApp(w http.ResponseWriter, r *http.Request, s *session, status int, v *appView, msg string) {
+	if html, err := c.renderLive(v); err == nil {
+		v.Digest = digest(html)
+	}
 	c.render(w, r, s, status, "app", &pageData{Title: v.App.Name, Nav: "apps", Project: v.Project, Live: true, View: v, Error: msg})
 }
 

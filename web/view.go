@@ -30,6 +30,10 @@ type appView struct {
 	Comment string
 	// Gone says the application no longer exists (live pages only).
 	Gone bool
+	// Digest names the live fragment the page holds, so that the live
+	// stream sends nothing until it changes: replacing the same HTML would
+	// only take away the nodes the user is working with.
+	Digest string
 }
 
 type stageView struct {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -663,5 +664,41 @@ func TestAPIDown(t *testing.T) {
 	resp, body = do(t, "POST", srv.URL+"/login", url.Values{"name": {"alice"}, "password": {password}}, nil, false)
 	if resp.StatusCode != http.StatusBadGateway || strings.Contains(body, password) {
 		t.Errorf("sign-in with the API down: %d", resp.StatusCode)
+	}
+}
+
+// The page's digest of its live fragment holds the stream back until the
+// fragment changes: replacing the same HTML would take away the nodes
+// under the user's hands (the comment being typed, the button pressed).
+func TestLiveSendsNothingTheDigestSaysThePageHas(t *testing.T) {
+	f, srv := setup(t, Config{Poll: 10 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	get := func(path string) *http.Response {
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+path, nil)
+		req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenID + "." + tokenSecret})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	page := get("/apps/shop")
+	body, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	m := regexp.MustCompile(`data-digest="([0-9a-f]{16})"`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no digest on the page:\n%s", body)
+	}
+	resp := get("/apps/shop/live?digest=" + string(m[1]))
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	time.Sleep(50 * time.Millisecond)
+	f.set(func(f *fakeAPI) {
+		f.actions[3].Status = "Failed"
+		f.actions[3].EndedAt = f.actions[3].StartedAt.Add(time.Second)
+	})
+	if event, data := sseEvent(t, r); event != "update" || !strings.Contains(data, `data-action="Approve" data-status="Failed"`) {
+		t.Fatalf("the first event is not the change: %q\n%s", event, data)
 	}
 }

@@ -58,7 +58,9 @@
     }
   }
 
-  var source = new EventSource(location.pathname.replace(/\/+$/, "") + "/live" + location.search);
+  var params = new URLSearchParams(location.search);
+  params.set("digest", live.dataset.digest || "");
+  var source = new EventSource(location.pathname.replace(/\/+$/, "") + "/live?" + params.toString());
   source.addEventListener("update", function (e) { update(e.data); });
   source.addEventListener("signedout", function () {
     source.close();
