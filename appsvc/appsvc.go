@@ -511,7 +511,7 @@ func passed(es []pipelinesvc.Execution, stages []string, stage string) *pipeline
 // pipeline stack. Deleting one whose creation or deletion is under way
 // is refused; one that failed may be deleted again.
 func (s *Service) Delete(ctx context.Context, projectID, name string) (*App, error) {
-	a, err := s.Get(ctx, projectID, name)
+	a, err := s.app(ctx, `project_id = ? AND name = ?`, projectID, name)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
 	"strings"
 	"sync"
@@ -143,9 +144,13 @@ func (c *Console) app(w http.ResponseWriter, r *http.Request, s *session) error 
 }
 
 func (c *Console) renderApp(w http.ResponseWriter, r *http.Request, s *session, status int, v *appView, msg string) {
-	if html, err := c.renderLive(v); err == nil {
-		v.Digest = digest(html)
+	html, err := c.renderLive(v)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
 	}
+	// The fragment is the template's own output, escaped as it was made.
+	v.Fragment, v.Digest = template.HTML(html), digest(html)
 	c.render(w, r, s, status, "app", &pageData{Title: v.App.Name, Nav: "apps", Project: v.Project, Live: true, View: v, Error: msg})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"strings"
 	"time"
@@ -30,10 +31,12 @@ type appView struct {
 	Comment string
 	// Gone says the application no longer exists (live pages only).
 	Gone bool
-	// Digest names the live fragment the page holds, so that the live
-	// stream sends nothing until it changes: replacing the same HTML would
-	// only take away the nodes the user is working with.
-	Digest string
+	// Fragment is the live fragment as the page holds it, rendered once;
+	// Digest names it, so that the live stream sends nothing until it
+	// changes: replacing the same HTML would only take away the nodes the
+	// user is working with.
+	Fragment template.HTML
+	Digest   string
 }
 
 type stageView struct {
