@@ -29,17 +29,27 @@ func (c *Console) renderLive(v *appView) (string, error) {
 	return buf.String(), nil
 }
 
-// live streams the live fragment as server-sent events: an "update"
-// event each time its HTML changes (and at the start, unless the page's
-// digest says it has that fragment already), a keepalive
-// comment now and then, and "signedout" when the API stops taking the
-// session's token. It ends with the request.
+// live streams an application's live fragment.
 func (c *Console) live(w http.ResponseWriter, r *http.Request, s *session) error {
-	ctx := r.Context()
 	project, name := projectOf(r), r.PathValue("name")
+	return c.serveLive(w, r, func(ctx context.Context) (string, error) {
+		return c.liveHTML(ctx, s, project, name)
+	}, func() (string, error) {
+		return c.renderLive(&appView{Gone: true})
+	})
+}
+
+// serveLive streams a page's live fragment as server-sent events: an
+// "update" event each time the HTML render makes changes (and at the
+// start, unless the page's ?digest= says it has that fragment already), a
+// keepalive comment now and then, and "signedout" when the API stops
+// taking the session's token. When the API answers 404, gone (if not nil)
+// renders what the page shows instead. It ends with the request.
+func (c *Console) serveLive(w http.ResponseWriter, r *http.Request, render func(context.Context) (string, error), gone func() (string, error)) error {
+	ctx := r.Context()
 	// The first rendering comes before the answer's header, so that a
-	// refused token or a missing application answers as a page would.
-	html, err := c.liveHTML(ctx, s, project, name)
+	// refused token or a missing object answers as a page would.
+	html, err := render(ctx)
 	if err != nil {
 		return err
 	}
@@ -74,22 +84,22 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, s *session) error
 				return nil
 			}
 		case <-poll.C:
-			html, err := c.liveHTML(ctx, s, project, name)
+			html, err := render(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
-				switch status, _ := apiStatus(err); status {
-				case http.StatusUnauthorized:
+				switch status, _ := apiStatus(err); {
+				case status == http.StatusUnauthorized:
 					send("signedout", "/login")
 					return nil
-				case http.StatusNotFound:
-					if html, err = c.renderLive(&appView{Gone: true}); err != nil {
-						c.log.Error("web: render live fragment", "err", err)
+				case status == http.StatusNotFound && gone != nil:
+					if html, err = gone(); err != nil {
+						c.log.Error("web: render live fragment", "path", r.URL.Path, "err", err)
 						return nil
 					}
 				default:
-					c.log.Debug("web: live page cannot refresh", "project", project, "app", name, "err", err)
+					c.log.Debug("web: live page cannot refresh", "path", r.URL.Path, "err", err)
 					continue
 				}
 			}

@@ -77,9 +77,6 @@ type asset struct {
 	version string
 }
 
-// pageNames are the page templates; each defines "main" for the layout.
-var pageNames = []string{"login", "apps", "app", "tokens", "error"}
-
 // New parses the templates and loads the static files.
 func New(cfg Config) (*Console, error) {
 	u, err := url.Parse(cfg.API)
@@ -96,22 +93,35 @@ func New(cfg Config) (*Console, error) {
 	if err := c.loadAssets(); err != nil {
 		return nil, err
 	}
-	base, err := template.New("layout.html").Funcs(c.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/live.html")
+	// Every page shares the layout and the partials (files named _*.html);
+	// each other file is a page that defines "main".
+	base, err := template.New("layout.html").Funcs(c.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/_*.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
 	}
-	for _, name := range pageNames {
-		t, err := template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name+".html")
-		if err != nil {
-			return nil, fmt.Errorf("web: parse template %s: %w", name, err)
+	files, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: list templates: %w", err)
+	}
+	for _, f := range files {
+		file := path.Base(f)
+		if file == "layout.html" || strings.HasPrefix(file, "_") {
+			continue
 		}
-		c.pages[name] = t
+		t, err := template.Must(base.Clone()).ParseFS(templateFS, f)
+		if err != nil {
+			return nil, fmt.Errorf("web: parse template %s: %w", file, err)
+		}
+		c.pages[strings.TrimSuffix(file, ".html")] = t
 	}
 	return c, nil
 }
 
 func (c *Console) loadAssets() error {
-	return fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
+	// The stylesheets under static/css are served as one, app.css, in the
+	// order of their names; base.css comes first.
+	var css bytes.Buffer
+	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -119,15 +129,32 @@ func (c *Console) loadAssets() error {
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(b)
-		ctype := mime.TypeByExtension(path.Ext(p))
-		if ctype == "" {
-			ctype = "application/octet-stream"
+		if path.Dir(p) == "static/css" {
+			if path.Base(p) == "base.css" {
+				b = append(b, css.Bytes()...)
+				css.Reset()
+			}
+			css.Write(b)
+			return nil
 		}
-		v := hex.EncodeToString(sum[:6])
-		c.assets[path.Base(p)] = &asset{body: b, ctype: ctype, etag: `"` + v + `"`, version: v}
+		c.addAsset(path.Base(p), b)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	c.addAsset("app.css", css.Bytes())
+	return nil
+}
+
+func (c *Console) addAsset(name string, b []byte) {
+	sum := sha256.Sum256(b)
+	ctype := mime.TypeByExtension(path.Ext(name))
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	v := hex.EncodeToString(sum[:6])
+	c.assets[name] = &asset{body: b, ctype: ctype, etag: `"` + v + `"`, version: v}
 }
 
 // Handler returns the whole console. It serves none of /api/, /git/,
@@ -145,6 +172,13 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /tokens", c.authed(c.tokens))
 	mux.Handle("POST /tokens", c.authed(c.createToken))
 	mux.Handle("POST /tokens/{id}/revoke", c.authed(c.revokeToken))
+	c.pipelineRoutes(mux)
+	c.buildRoutes(mux)
+	c.deploymentRoutes(mux)
+	c.stackRoutes(mux)
+	c.fleetRoutes(mux)
+	c.repoRoutes(mux)
+	c.adminRoutes(mux)
 	mux.HandleFunc("GET /static/{file}", c.static)
 	mux.HandleFunc("/", c.notFound)
 
@@ -228,7 +262,8 @@ func (c *Console) toLogin(w http.ResponseWriter, r *http.Request, clear bool) {
 	target := "/login"
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		next := r.URL.Path
-		if strings.HasPrefix(next, "/apps/") && strings.HasSuffix(next, "/live") {
+		// After signing in, a live stream's page, not the stream.
+		if strings.HasSuffix(next, "/live") {
 			next = strings.TrimSuffix(next, "/live")
 		}
 		if r.URL.RawQuery != "" {
@@ -289,7 +324,9 @@ type pageData struct {
 	User     string
 	Nav      string
 	Live     bool
-	Project  string
+	// Scripts are a page's own scripts under /static, besides live.js.
+	Scripts []string
+	Project string
 	// Error is shown at the top of the page.
 	Error string
 
@@ -300,6 +337,8 @@ type pageData struct {
 	Apps   []appRow
 	View   *appView
 	Tokens *tokensView
+	// Body is the view of any other page; its template knows its type.
+	Body any
 }
 
 // render writes a page. With a session it first asks the API who the user

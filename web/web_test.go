@@ -38,7 +38,11 @@ type fakeAPI struct {
 	created     []string
 }
 
-func newFakeAPI(t *testing.T) (*fakeAPI, *httptest.Server) {
+// fakeRoutes adds a test's own answers to the fake API; authed wraps a
+// handler that needs the session's token.
+type fakeRoutes func(mux *http.ServeMux, f *fakeAPI, authed func(http.HandlerFunc) http.HandlerFunc)
+
+func newFakeAPI(t *testing.T, extra ...fakeRoutes) (*fakeAPI, *httptest.Server) {
 	f := &fakeAPI{revoked: map[string]bool{}, declaration: declarationJSON("Approve")}
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	f.actions = []client.ActionExecution{
@@ -131,6 +135,9 @@ func newFakeAPI(t *testing.T) (*fakeAPI, *httptest.Server) {
 		f.decisions = append(f.decisions, d)
 		writeJSON(w, 200, client.ActionExecution{Stage: d.Stage, Action: d.Action, Status: "Succeeded"})
 	}))
+	for _, add := range extra {
+		add(mux, f, authed)
+	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -163,9 +170,9 @@ func apiError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // setup starts the fake API and the console before it.
-func setup(t *testing.T, cfg Config) (*fakeAPI, *httptest.Server) {
+func setup(t *testing.T, cfg Config, extra ...fakeRoutes) (*fakeAPI, *httptest.Server) {
 	t.Helper()
-	f, api := newFakeAPI(t)
+	f, api := newFakeAPI(t, extra...)
 	cfg.API = api.URL
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))

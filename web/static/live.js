@@ -1,6 +1,6 @@
-// Live updates of an application's page: the server sends the HTML of
-// #live (the pipeline picture, the approval, the environments) each time
-// it changes. What was typed in the approval form and where the focus was
+// Live updates of a page: the server sends the HTML of #live (on an
+// application's page the pipeline picture, the approval, the environments)
+// each time it changes. What was typed in the approval form and where the focus was
 // survive an update. Without this script the page works, just not live.
 (function () {
   "use strict";
@@ -58,9 +58,12 @@
     }
   }
 
+  // The stream is data-src, or this page's path with /live.
+  var src = new URL(live.dataset.src || location.pathname.replace(/\/+$/, "") + "/live", location.href);
   var params = new URLSearchParams(location.search);
-  params.set("digest", live.dataset.digest || "");
-  var source = new EventSource(location.pathname.replace(/\/+$/, "") + "/live?" + params.toString());
+  params.forEach(function (v, k) { if (!src.searchParams.has(k)) { src.searchParams.set(k, v); } });
+  src.searchParams.set("digest", live.dataset.digest || "");
+  var source = new EventSource(src.pathname + src.search);
   source.addEventListener("update", function (e) { update(e.data); });
   source.addEventListener("signedout", function () {
     source.close();

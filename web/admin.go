@@ -1,0 +1,6 @@
+package web
+
+import "net/http"
+
+// adminRoutes registers the admin pages.
+func (c *Console) adminRoutes(mux *http.ServeMux) {}

@@ -1,0 +1,6 @@
+package web
+
+import "net/http"
+
+// fleetRoutes registers the fleet pages.
+func (c *Console) fleetRoutes(mux *http.ServeMux) {}
