@@ -172,6 +172,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /tokens", c.authed(c.tokens))
 	mux.Handle("POST /tokens", c.authed(c.createToken))
 	mux.Handle("POST /tokens/{id}/revoke", c.authed(c.revokeToken))
+	c.newAppRoutes(mux)
 	c.pipelineRoutes(mux)
 	c.buildRoutes(mux)
 	c.deploymentRoutes(mux)
