@@ -130,7 +130,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	apps.Register(jobEngine)
-	s := &api.Server{Auth: a, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipes,
+	s := &api.Server{Auth: a, Repos: repos, Secrets: secrets, Builds: builds, Artifacts: arts, Stacks: stacks, Pipelines: pipes,
 		LoadBalancers: lbs, DNS: dns, Log: log, Registry: reg, Fleet: fleetSvc, Deploys: deploys, Apps: apps}
 	f := &fixture{srv: httptest.NewServer(s.Handler()), api: s, auth: a, jobs: jobEngine, stacks: stacks, pipes: pipes, deploys: deploys,
 		apps: apps, db: db, repos: repos, tokens: map[string]string{}}
@@ -483,6 +483,15 @@ func accessTable() []access {
 			everyone(403, map[string]int{"admin": 201, "teamwriter": 201})},
 		{"GET", "/api/v1/projects/{project}/repos/{name}", "/api/v1/projects/default/repos/{repo}", nil, repoRead},
 		{"GET", "/api/v1/projects/{project}/repos/{name}/events", "/api/v1/projects/default/repos/{repo}/events", nil, repoRead},
+		// Browsing: {repo} is empty (empty lists); bp-src holds commits, and
+		// only the site admin and teamwriter (write on the project) may read it.
+		{"GET", "/api/v1/projects/{project}/repos/{name}/branches", "/api/v1/projects/default/repos/{repo}/branches", nil, repoRead},
+		{"GET", "/api/v1/projects/{project}/repos/{name}/commits", "/api/v1/projects/default/repos/{repo}/commits?ref=main&limit=5", nil, repoRead},
+		{"GET", "/api/v1/projects/{project}/repos/{name}/tree", "/api/v1/projects/default/repos/{repo}/tree", nil, repoRead},
+		{"GET", "/api/v1/projects/{project}/repos/{name}/commits/{sha}", "/api/v1/projects/default/repos/bp-src/commits/main", nil,
+			everyone(404, map[string]int{"admin": 200, "teamwriter": 200})},
+		{"GET", "/api/v1/projects/{project}/repos/{name}/blob", "/api/v1/projects/default/repos/bp-src/blob?path=blueprint.yml", nil,
+			everyone(404, map[string]int{"admin": 200, "teamwriter": 200})},
 		{"DELETE", "/api/v1/projects/{project}/repos/{name}", "/api/v1/projects/default/repos/{repo}", nil,
 			everyone(403, map[string]int{"admin": 204, "owner": 204, "stranger": 404})},
 		{"POST", "/api/v1/projects/{project}/grants", "/api/v1/projects/default/grants",
@@ -490,6 +499,11 @@ func accessTable() []access {
 				return map[string]string{"resource": "repo/{repo}", "subject": "stranger", "role": "read"}
 			},
 			everyone(403, map[string]int{"admin": 201, "owner": 201, "stranger": 404})},
+		// Listing a project's grants takes admin on the project (only the
+		// site admin has it here); a grant that does not exist is 404 for
+		// anyone (grants_test.go revokes real ones).
+		{"GET", "/api/v1/projects/{project}/grants", "/api/v1/projects/default/grants", nil, onlyAdmin(200)},
+		{"DELETE", "/api/v1/projects/{project}/grants/{id}", "/api/v1/projects/default/grants/nosuch", nil, everyone(404, nil)},
 		{"GET", "/api/v1/projects/{project}/secrets", "/api/v1/projects/default/secrets", nil, projectOnly(200)},
 		{"PUT", "/api/v1/projects/{project}/secrets/{name}", "/api/v1/projects/default/secrets/prod/db",
 			func(int) any { return map[string]string{"value": "s3cret"} }, onlyAdmin(200)},
@@ -509,6 +523,7 @@ func accessTable() []access {
 		{"GET", "/api/v1/projects/{project}/builds/{id}", "/api/v1/projects/default/builds/nosuch:1", nil, projectOnly(404)},
 		{"POST", "/api/v1/projects/{project}/builds/{id}/stop", "/api/v1/projects/default/builds/nosuch:1/stop", nil, projectOnly(404)},
 		{"GET", "/api/v1/projects/{project}/builds/{id}/logs", "/api/v1/projects/default/builds/nosuch:1/logs?offset=0", nil, projectOnly(404)},
+		{"GET", "/api/v1/projects/{project}/builds/{id}/artifacts/{name}", "/api/v1/projects/default/builds/nosuch:1/artifacts/artifact.zip", nil, projectOnly(404)},
 		{"GET", "/api/v1/projects/{project}/stacks", stacks, nil, projectOnly(200)},
 		{"GET", "/api/v1/projects/{project}/stacks/{name}", stacks + "/{stack}", nil, projectOnly(200)},
 		{"GET", "/api/v1/projects/{project}/stacks/{name}", stacks + "/nosuch", nil, projectOnly(404)},
@@ -669,6 +684,7 @@ func accessTable() []access {
 		{"POST", "/api/v1/teams/{team}/members", "/api/v1/teams/builders/members",
 			func(int) any { return map[string]string{"user": "newbie"} }, onlyAdmin(200)},
 		{"GET", "/api/v1/audit", "/api/v1/audit", nil, onlyAdmin(200)},
+		{"GET", "/api/v1/audit", "/api/v1/audit?actor=owner&action=POST&before=1000&limit=5", nil, onlyAdmin(200)},
 		{"GIT", "upload-pack", "/git/{repo}.git/info/refs?service=git-upload-pack", nil, repoRead},
 		{"GIT", "upload-pack", "/git/default/{repo}.git/info/refs?service=git-upload-pack", nil, repoRead},
 		{"GIT", "receive-pack", "/git/{repo}.git/info/refs?service=git-receive-pack", nil,

@@ -2,10 +2,14 @@ package api
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"mime"
 	"net/http"
+	"path"
 	"strconv"
 
+	"github.com/slipway/slipway/artifact"
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/buildsvc"
 )
@@ -206,5 +210,71 @@ func (s *Server) buildLogs(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	w.Header().Set("X-Next-Offset", strconv.FormatInt(next, 10))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(data)
+	return nil
+}
+
+// buildArtifact streams one of a build's artifacts from the artifact
+// store, named by its identifier (a secondary artifact) or by its name
+// (the primary one), with its digest in X-Artifact-Digest.
+func (s *Server) buildArtifact(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	ctx := r.Context()
+	pr, err := s.projectFor(ctx, p, auth.Read, r.PathValue("project"))
+	if err != nil {
+		return err
+	}
+	id, name := r.PathValue("id"), r.PathValue("name")
+	b, err := s.Builds.Get(ctx, pr.ID, id)
+	if err != nil {
+		return asBuildError(err, "build "+id)
+	}
+	ref := findArtifact(b.Artifacts, name)
+	if ref == nil {
+		return &notFound{"artifact " + name + " of build " + id}
+	}
+	if s.Artifacts == nil {
+		return errors.New("build artifact: the server has no artifact store")
+	}
+	rc, info, err := s.Artifacts.Open(ctx, ref.Digest)
+	if errors.Is(err, artifact.ErrNotFound) {
+		return &notFound{"the stored content of artifact " + name + " of build " + id}
+	}
+	if err != nil {
+		return fmt.Errorf("build %s: open artifact %s: %w", id, name, err)
+	}
+	defer rc.Close()
+	h := w.Header()
+	ctype := mime.TypeByExtension(path.Ext(ref.Name))
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(ref.Name)}))
+	h.Set("X-Artifact-Digest", info.Digest)
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, rc); err != nil {
+		if ctx.Err() == nil {
+			s.Log.Error("build artifact: send", "build", id, "artifact", name, "err", err)
+		}
+		// The status is sent: breaking the connection is the one way left
+		// to tell the client the body is not the artifact.
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// findArtifact is the artifact a download names: by identifier, else the
+// primary one by its name.
+func findArtifact(refs []buildsvc.ArtifactRef, name string) *buildsvc.ArtifactRef {
+	for i := range refs {
+		if refs[i].Identifier == name {
+			return &refs[i]
+		}
+	}
+	for i := range refs {
+		if refs[i].Identifier == "" && refs[i].Name == name {
+			return &refs[i]
+		}
+	}
 	return nil
 }

@@ -487,7 +487,10 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	if err != nil {
 		return err
 	}
-	es, err := s.Auth.AuditLog(r.Context(), limit, int64(before))
+	// actor is matched whole, action as text it holds (see auth.AuditQuery).
+	q := r.URL.Query()
+	es, err := s.Auth.AuditLog(r.Context(), auth.AuditQuery{Limit: limit, Before: int64(before),
+		Actor: q.Get("actor"), Action: q.Get("action")})
 	if err != nil {
 		return err
 	}

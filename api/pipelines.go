@@ -20,6 +20,28 @@ import (
 type executionView struct {
 	*pipelinesvc.Execution
 	Pipeline string `json:"pipeline"`
+	// Actions shadows the execution's own: each attempt says what it ran
+	// as (its target), so that a client can link to the build, the
+	// deployment, the stack or the repository. Listings have none (null).
+	Actions []actionView `json:"actions"`
+}
+
+// actionView is an action's attempt with what it ran as.
+type actionView struct {
+	pipelinesvc.ActionExecution
+	Target *pipelinesvc.ActionTarget `json:"target,omitempty"`
+}
+
+// viewExecution is e as the API shows it.
+func viewExecution(e *pipelinesvc.Execution, pipelineName string) executionView {
+	v := executionView{Execution: e, Pipeline: pipelineName}
+	if e.Actions != nil {
+		v.Actions = make([]actionView, len(e.Actions))
+		for i := range e.Actions {
+			v.Actions[i] = actionView{e.Actions[i], e.Target(&e.Actions[i])}
+		}
+	}
+	return v
 }
 
 // approvalRequest is the body of POST .../approvals, CodePipeline's
@@ -197,12 +219,14 @@ func (s *Server) startPipeline(w http.ResponseWriter, r *http.Request, p *auth.P
 	if err != nil {
 		return pipelineError(err, "pipeline "+pl.Name)
 	}
-	writeJSON(w, http.StatusCreated, executionView{e, pl.Name})
+	writeJSON(w, http.StatusCreated, viewExecution(e, pl.Name))
 	return nil
 }
 
-// listExecutions answers a pipeline's executions, newest first, without
-// their actions (ask for one execution for those).
+// listExecutions answers a page of a pipeline's executions, newest first,
+// without their actions (ask for one execution for those): with status,
+// those of that status only; with before, those listed after that
+// execution, so that the last one of a page names the next.
 func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	ctx := r.Context()
 	_, pl, err := s.pipelineFor(ctx, p, auth.Read, r.PathValue("project"), r.PathValue("name"))
@@ -213,13 +237,14 @@ func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request, p *auth.
 	if err != nil {
 		return err
 	}
-	es, err := s.Pipelines.Executions(ctx, pl, limit)
+	q := r.URL.Query()
+	es, err := s.Pipelines.ListExecutions(ctx, pl, pipelinesvc.ExecutionQuery{Limit: limit, Status: q.Get("status"), Before: q.Get("before")})
 	if err != nil {
-		return err
+		return pipelineError(err, "pipeline "+pl.Name)
 	}
 	out := make([]executionView, len(es))
 	for i := range es {
-		out[i] = executionView{&es[i], pl.Name}
+		out[i] = viewExecution(&es[i], pl.Name)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -266,7 +291,7 @@ func (s *Server) getExecution(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, executionView{e, pl.Name})
+	writeJSON(w, http.StatusOK, viewExecution(e, pl.Name))
 	return nil
 }
 
@@ -297,7 +322,7 @@ func (s *Server) retryExecution(w http.ResponseWriter, r *http.Request, p *auth.
 	if err != nil {
 		return pipelineError(err, "pipeline execution "+e.ID)
 	}
-	writeJSON(w, http.StatusOK, executionView{out, pl.Name})
+	writeJSON(w, http.StatusOK, viewExecution(out, pl.Name))
 	return nil
 }
 
@@ -339,7 +364,7 @@ func (s *Server) stopExecution(w http.ResponseWriter, r *http.Request, p *auth.P
 	if err != nil {
 		return pipelineError(err, "pipeline execution "+e.ID)
 	}
-	writeJSON(w, http.StatusOK, executionView{out, pl.Name})
+	writeJSON(w, http.StatusOK, viewExecution(out, pl.Name))
 	return nil
 }
 

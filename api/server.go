@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/slipway/slipway/appsvc"
+	"github.com/slipway/slipway/artifact"
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/buildsvc"
 	"github.com/slipway/slipway/deploy"
@@ -52,6 +53,8 @@ type Server struct {
 	Deploys *deploy.Service
 	// Apps answers applications made from blueprints, and blueprints.
 	Apps *appsvc.Service
+	// Artifacts is the artifact store build artifacts are downloaded from.
+	Artifacts artifact.Store
 	// Console serves every path that is not the API's, Git's or the
 	// server's own: the web console (which calls the API like any client).
 	Console  http.Handler
@@ -94,7 +97,14 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/v1/projects/{project}/repos/{name}", handler: s.getRepo},
 		{method: "DELETE", pattern: "/api/v1/projects/{project}/repos/{name}", handler: s.deleteRepo},
 		{method: "GET", pattern: "/api/v1/projects/{project}/repos/{name}/events", handler: s.repoEvents},
+		{method: "GET", pattern: "/api/v1/projects/{project}/repos/{name}/branches", handler: s.repoBranches},
+		{method: "GET", pattern: "/api/v1/projects/{project}/repos/{name}/commits", handler: s.repoCommits},
+		{method: "GET", pattern: "/api/v1/projects/{project}/repos/{name}/commits/{sha}", handler: s.repoCommit},
+		{method: "GET", pattern: "/api/v1/projects/{project}/repos/{name}/tree", handler: s.repoTree},
+		{method: "GET", pattern: "/api/v1/projects/{project}/repos/{name}/blob", handler: s.repoBlob},
 		{method: "POST", pattern: "/api/v1/projects/{project}/grants", handler: s.grant},
+		{method: "GET", pattern: "/api/v1/projects/{project}/grants", handler: s.listGrants},
+		{method: "DELETE", pattern: "/api/v1/projects/{project}/grants/{id}", handler: s.revokeGrant},
 		{method: "GET", pattern: "/api/v1/projects/{project}/secrets", handler: s.listSecrets},
 		{method: "PUT", pattern: "/api/v1/projects/{project}/secrets/{name...}", handler: s.setSecret},
 		{method: "DELETE", pattern: "/api/v1/projects/{project}/secrets/{name...}", handler: s.deleteSecret},
@@ -111,6 +121,7 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/v1/projects/{project}/builds/{id}", handler: s.getBuild},
 		{method: "POST", pattern: "/api/v1/projects/{project}/builds/{id}/stop", handler: s.stopBuild},
 		{method: "GET", pattern: "/api/v1/projects/{project}/builds/{id}/logs", handler: s.buildLogs},
+		{method: "GET", pattern: "/api/v1/projects/{project}/builds/{id}/artifacts/{name}", handler: s.buildArtifact},
 		{method: "GET", pattern: "/api/v1/projects/{project}/stacks", handler: s.listStacks},
 		{method: "GET", pattern: "/api/v1/projects/{project}/stacks/{name}", handler: s.getStack},
 		{method: "PUT", pattern: "/api/v1/projects/{project}/stacks/{name}", handler: s.deployStack},

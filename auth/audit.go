@@ -34,21 +34,15 @@ func (s *Service) Audit(ctx context.Context, e AuditEntry) error {
 	return nil
 }
 
-// AuditLog returns the newest entries first, at most limit, older than
-// before when before > 0 (for paging).
-func (s *Service) AuditLog(ctx context.Context, limit int, before int64) ([]AuditEntry, error) {
+// AuditLog returns the entries the query selects, newest first.
+func (s *Service) AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, error) {
+	limit := q.Limit
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	q := `SELECT id, at, actor, action, target, remote_addr, outcome, status FROM audit_log`
-	args := []any{}
-	if before > 0 {
-		q += ` WHERE id < ?`
-		args = append(args, before)
-	}
-	q += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	where, args := q.where()
+	rows, err := s.db.QueryContext(ctx, `SELECT id, at, actor, action, target, remote_addr, outcome, status FROM audit_log`+where+
+		` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -173,4 +174,45 @@ func (c *Client) BuildLog(ctx context.Context, project, id string, offset int64)
 		return nil, offset, "", fmt.Errorf("build log: bad X-Next-Offset %q", resp.Header.Get("X-Next-Offset"))
 	}
 	return data, next, resp.Header.Get("X-Build-Status"), nil
+}
+
+// ArtifactDownload is a build artifact being downloaded: its body, which
+// the caller closes, and what the server said of it.
+type ArtifactDownload struct {
+	Body io.ReadCloser
+	// Name is the file name the server suggests.
+	Name string
+	// Digest is the stored content's ("sha256:HEX"); Size its length,
+	// or -1 when the server did not say.
+	Digest      string
+	Size        int64
+	ContentType string
+}
+
+// BuildArtifact opens one of a build's artifacts, named by its identifier
+// (a secondary artifact) or by its name (the primary one). The download
+// is streamed and bounded by ctx only.
+func (c *Client) BuildArtifact(ctx context.Context, project, id, name string) (*ArtifactDownload, error) {
+	path := buildPath(project, id) + "/artifacts/" + esc(name)
+	req, err := http.NewRequestWithContext(ctx, "GET", c.BaseURL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.untimed().HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the Slipway server at %s: %w", c.BaseURL, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, answerError(resp, "GET", path)
+	}
+	d := &ArtifactDownload{Body: resp.Body, Name: name, Digest: resp.Header.Get("X-Artifact-Digest"),
+		Size: resp.ContentLength, ContentType: resp.Header.Get("Content-Type")}
+	if _, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil && params["filename"] != "" {
+		d.Name = params["filename"]
+	}
+	return d, nil
 }

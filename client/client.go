@@ -310,10 +310,10 @@ type AuditEntry struct {
 	Status     int       `json:"status"`
 }
 
-// AuditLog lists audit entries, newest first.
-func (c *Client) AuditLog(ctx context.Context, limit int) ([]AuditEntry, error) {
+// AuditLog lists the audit entries q selects, newest first.
+func (c *Client) AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, error) {
 	var es []AuditEntry
-	return es, c.Do(ctx, "GET", fmt.Sprintf("/api/v1/audit?limit=%d", limit), nil, &es)
+	return es, c.Do(ctx, "GET", "/api/v1/audit?"+q.values().Encode(), nil, &es)
 }
 
 // Entry is a secret's name (never its value) or a parameter with its value.

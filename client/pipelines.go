@@ -3,7 +3,8 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -97,6 +98,20 @@ type ActionExecution struct {
 	// execution's declaration has it.
 	Category string `json:"category,omitempty"`
 	Provider string `json:"provider,omitempty"`
+	// Target is what the attempt ran as (nil for an approval, or a build
+	// not started yet).
+	Target *ActionTarget `json:"target,omitempty"`
+}
+
+// ActionTarget is what an action's attempt ran as.
+type ActionTarget struct {
+	// Kind is build, deployment, stack or repository.
+	Kind string `json:"kind"`
+	// Name is the build's or the deployment's ID, the stack's or the
+	// repository's name.
+	Name string `json:"name"`
+	// Commit is the commit a source action took.
+	Commit string `json:"commit,omitempty"`
 }
 
 // Decision is the outcome of a manual approval.
@@ -154,8 +169,41 @@ func (c *Client) StartPipeline(ctx context.Context, project, name string) (*Pipe
 // ListPipelineExecutions lists a pipeline's executions, newest first, at
 // most limit (0: the server's default, 100).
 func (c *Client) ListPipelineExecutions(ctx context.Context, project, name string, limit int) ([]PipelineExecution, error) {
+	return c.PipelineExecutions(ctx, project, name, ExecutionListOptions{Limit: limit})
+}
+
+// ExecutionListOptions picks a page of a pipeline's history.
+type ExecutionListOptions struct {
+	// Limit is the most executions (0: the server's default, 100; at most
+	// 1000).
+	Limit int
+	// Status keeps those of this status only (InProgress, Stopping,
+	// Succeeded, Failed, Superseded, Stopped).
+	Status string
+	// Before is an execution of the pipeline: only those listed after it.
+	// The next page is Before the last execution of a page.
+	Before string
+}
+
+// PipelineExecutions lists a page of a pipeline's executions, newest
+// first (by start, then ID), without their actions.
+func (c *Client) PipelineExecutions(ctx context.Context, project, name string, o ExecutionListOptions) ([]PipelineExecution, error) {
+	q := url.Values{}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Status != "" {
+		q.Set("status", o.Status)
+	}
+	if o.Before != "" {
+		q.Set("before", o.Before)
+	}
+	p := pipelinePath(project, name) + "/executions"
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
 	var out []PipelineExecution
-	return out, c.Do(ctx, "GET", fmt.Sprintf("%s/executions?limit=%d", pipelinePath(project, name), limit), nil, &out)
+	return out, c.Do(ctx, "GET", p, nil, &out)
 }
 
 // GetPipelineExecution returns an execution with its actions.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/slipway/slipway/jobs"
@@ -115,12 +117,52 @@ func (s *Service) Execution(ctx context.Context, id string) (*Execution, error) 
 
 // Executions lists a pipeline's executions, newest first.
 func (s *Service) Executions(ctx context.Context, p *Pipeline, limit int) ([]Execution, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 100
+	return s.ListExecutions(ctx, p, ExecutionQuery{Limit: limit})
+}
+
+// ExecutionQuery picks a page of a pipeline's history.
+type ExecutionQuery struct {
+	// Limit is the most executions to return: 1 to 1000, 100 otherwise.
+	Limit int
+	// Status keeps the executions with this status only (InProgress,
+	// Stopping, Succeeded, Failed, Superseded or Stopped); "" keeps all.
+	Status string
+	// Before keeps the executions listed after this one (the listing's
+	// order is started_at DESC, id DESC): the last one of a page names the
+	// next page. It must be an execution of the same pipeline.
+	Before string
+}
+
+// executionStatuses are the statuses an execution can have, which
+// ExecutionQuery.Status may name.
+func executionStatuses() []string {
+	return []string{InProgress, Stopping, Succeeded, Failed, Superseded, Stopped}
+}
+
+// ListExecutions lists a page of a pipeline's executions, newest first.
+// The indexes on (pipeline_id, started_at, id) and (pipeline_id, status,
+// started_at, id) serve it in that order, so a page costs the same at the
+// end of a long history as at its start.
+func (s *Service) ListExecutions(ctx context.Context, p *Pipeline, q ExecutionQuery) ([]Execution, error) {
+	if all := executionStatuses(); q.Status != "" && !slices.Contains(all, q.Status) {
+		return nil, fmt.Errorf("%w: status %q: an execution's status is one of %s", ErrInvalid, q.Status, strings.Join(all, ", "))
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+executionColumns+` FROM pipeline_executions WHERE pipeline_id = ? ORDER BY started_at DESC, id DESC LIMIT ?`, p.ID, limit)
+	var before *executionCursor
+	if q.Before != "" {
+		var at int64
+		err := s.db.QueryRowContext(ctx, `SELECT started_at FROM pipeline_executions WHERE id = ? AND pipeline_id = ?`, q.Before, p.ID).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("%w: before: %s is no execution of pipeline %s", ErrInvalid, q.Before, p.Name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list executions of %s: %w", p.Name, err)
+		}
+		before = &executionCursor{at: at, id: q.Before}
+	}
+	query, args := executionsQuery(p.ID, q, before)
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list executions of %s: %w", p.Name, err)
 	}
 	defer rows.Close()
 	out := []Execution{}
@@ -132,6 +174,86 @@ func (s *Service) Executions(ctx context.Context, p *Pipeline, limit int) ([]Exe
 		out = append(out, *e)
 	}
 	return out, rows.Err()
+}
+
+// executionCursor is the place in the listing's order of the execution a
+// page starts after.
+type executionCursor struct {
+	at int64
+	id string
+}
+
+// executionsQuery is the query of a page of executions. The cursor's
+// condition is written so that its first part bounds the index range
+// (started_at <= at), which a plain OR would not.
+func executionsQuery(pipelineID string, q ExecutionQuery, before *executionCursor) (string, []any) {
+	limit := q.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var b strings.Builder
+	b.WriteString(`SELECT ` + executionColumns + ` FROM pipeline_executions WHERE pipeline_id = ?`)
+	args := []any{pipelineID}
+	if q.Status != "" {
+		b.WriteString(` AND status = ?`)
+		args = append(args, q.Status)
+	}
+	if before != nil {
+		b.WriteString(` AND started_at <= ? AND (started_at < ? OR id < ?)`)
+		args = append(args, before.at, before.at, before.id)
+	}
+	b.WriteString(` ORDER BY started_at DESC, id DESC LIMIT ?`)
+	return b.String(), append(args, limit)
+}
+
+// ActionTarget is what an action's attempt ran as, for a client to show
+// or link to.
+type ActionTarget struct {
+	// Kind is build (a CodeBuild build), deployment (a CodeDeploy
+	// deployment), stack (a CloudFormation stack) or repository (a
+	// CodeCommit source).
+	Kind string `json:"kind"`
+	// Name is the build's or the deployment's ID, the stack's or the
+	// repository's name.
+	Name string `json:"name"`
+	// Commit is the commit a source action took.
+	Commit string `json:"commit,omitempty"`
+}
+
+// Target says what attempt a of e ran as, from its provider and its
+// configuration in the declaration e runs on and what the attempt
+// recorded; nil when there is nothing to point to (an approval, a build
+// not started yet).
+func (e *Execution) Target(a *ActionExecution) *ActionTarget {
+	if e.decl == nil {
+		return nil
+	}
+	act := findAction(e.decl, a.Stage, a.Action)
+	if act == nil {
+		return nil
+	}
+	cfg := act.Configuration
+	switch act.ActionTypeID.Provider {
+	case pipeline.CodeCommit:
+		commit := a.ExternalID // the commit the attempt resolved
+		if commit == "" {
+			commit = a.Variables["CommitId"]
+		}
+		return &ActionTarget{Kind: "repository", Name: cfg["RepositoryName"], Commit: commit}
+	case pipeline.CodeBuild:
+		if a.ExternalID != "" {
+			return &ActionTarget{Kind: "build", Name: a.ExternalID}
+		}
+	case pipeline.CloudFormation:
+		if cfg["StackName"] != "" {
+			return &ActionTarget{Kind: "stack", Name: cfg["StackName"]}
+		}
+	case pipeline.CodeDeploy:
+		if id, ok := strings.CutPrefix(a.ExternalID, "deployment:"); ok && id != "" {
+			return &ActionTarget{Kind: "deployment", Name: id}
+		}
+	}
+	return nil
 }
 
 const actionColumns = `id, execution_id, stage, action, attempt, status, summary, error, external_id, outputs, variables, decision, started_at, ended_at`

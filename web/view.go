@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -14,7 +15,8 @@ import (
 )
 
 // appView is an application's page: its header and what the live
-// fragment shows (the pipeline picture, the approval, the environments).
+// fragment shows (the pipeline picture, the approval, the environments,
+// the pipeline's recent executions).
 type appView struct {
 	App     *client.App
 	Project string
@@ -29,6 +31,8 @@ type appView struct {
 	Note string
 	// Comment is kept in the approval form when a decision was refused.
 	Comment string
+	// Recent are the pipeline's latest executions.
+	Recent []historyRow
 	// Gone says the application no longer exists (live pages only).
 	Gone bool
 	// Fragment is the live fragment as the page holds it, rendered once;
@@ -39,9 +43,47 @@ type appView struct {
 	Digest   string
 }
 
+// PipelineURL is the page of the application's pipeline, or "".
+func (v *appView) PipelineURL() string {
+	if v.App == nil || v.App.Pipeline == "" {
+		return ""
+	}
+	return pipelineURL(v.App.Pipeline, v.Project, "")
+}
+
+// Picture is the application's pipeline picture, whose approval form
+// posts to the application's page.
+func (v *appView) Picture() *pictureView {
+	pv := &pictureView{Project: v.Project, Stages: v.Stages, Execution: v.Execution, Approval: v.Approval,
+		CanApprove: v.CanApprove, Note: v.Note, Comment: v.Comment}
+	if v.App != nil {
+		pv.ApprovalURL = appURL(v.App.Name, "", "/approvals")
+	}
+	return pv
+}
+
+// pictureView is a pipeline's picture: its stages as columns of actions,
+// each with the latest attempt in one execution, and the approval waiting
+// there. The application's page and the pipeline's show it.
+type pictureView struct {
+	Project    string
+	Stages     []stageView
+	Execution  *execView
+	Approval   *approvalView
+	CanApprove bool
+	Note       string
+	Comment    string
+	// ApprovalURL is where the approval form posts; Back (if set) names
+	// the page the decision comes back to.
+	ApprovalURL string
+	Back        string
+}
+
 type stageView struct {
 	Name string
-	// Disabled is why the stage's inbound transition is disabled.
+	// Blocked says the stage's inbound transition is disabled; Disabled
+	// is why.
+	Blocked  bool
 	Disabled string
 	Actions  []actionView
 }
@@ -53,6 +95,13 @@ type actionView struct {
 	Status   string
 	Duration string
 	Detail   string
+	// Started is when the latest attempt started (zero when not run).
+	Started time.Time
+	// Revision is the commit a source action took.
+	Revision string
+	// Link is what the attempt ran as (a build, a deployment, a stack, a
+	// repository), when there is one.
+	Link *linkView
 }
 
 // Label is the status word shown.
@@ -63,11 +112,59 @@ func (a actionView) Label() string {
 	return a.Status
 }
 
+// linkView is a link to the page of what an action ran as.
+type linkView struct {
+	// Kind is build, deployment, stack or repository.
+	Kind string
+	Name string
+	URL  string
+	// Commit is the commit a source action took.
+	Commit string
+}
+
+// Text is the link's words.
+func (l *linkView) Text() string {
+	switch l.Kind {
+	case "build":
+		return "Build " + l.Name
+	case "deployment":
+		return "Deployment " + l.Name
+	case "stack":
+		return "Stack " + l.Name
+	case "repository":
+		return "Repository " + l.Name
+	}
+	return l.Name
+}
+
+// targetLink is the console's page of what an attempt ran as, or nil.
+func targetLink(t *client.ActionTarget, project string) *linkView {
+	if t == nil || t.Name == "" {
+		return nil
+	}
+	var prefix string
+	switch t.Kind {
+	case "build":
+		prefix = "/builds/"
+	case "deployment":
+		prefix = "/deployments/"
+	case "stack":
+		prefix = "/stacks/"
+	case "repository":
+		prefix = "/repos/"
+	default:
+		return nil
+	}
+	return &linkView{Kind: t.Kind, Name: t.Name, URL: withProject(prefix+url.PathEscape(t.Name), project), Commit: t.Commit}
+}
+
 type execView struct {
 	ID      string
 	Status  string
 	Commit  string
 	Trigger string
+	// URL is the execution's page ("" when its pipeline is unknown).
+	URL string
 }
 
 type approvalView struct {
@@ -91,6 +188,86 @@ type declaration struct {
 	} `json:"Stages"`
 }
 
+// readDeclaration reads what the picture needs of a pipeline's
+// declaration; an unreadable one gives no stages (and a log line).
+func (c *Console) readDeclaration(project string, p *client.Pipeline) declaration {
+	var decl declaration
+	if len(p.Declaration) > 0 {
+		if err := json.Unmarshal(p.Declaration, &decl); err != nil {
+			c.log.Warn("web: cannot read a pipeline's declaration", "project", project, "pipeline", p.Name, "err", err)
+		}
+	}
+	return decl
+}
+
+// execSummary is the line about an execution the picture shows.
+func execSummary(exec *client.PipelineExecution, project string) *execView {
+	v := &execView{ID: exec.ID, Status: exec.Status, Commit: execCommit(exec), Trigger: exec.Trigger.Type}
+	if exec.Pipeline != "" {
+		v.URL = executionURL(exec.Pipeline, exec.ID, project)
+	}
+	return v
+}
+
+// execCommit is the commit an execution runs on: its source's, else the
+// pushed one.
+func execCommit(exec *client.PipelineExecution) string {
+	for _, rev := range exec.Revisions {
+		if rev.Commit != "" {
+			return rev.Commit
+		}
+	}
+	return exec.Trigger.Commit
+}
+
+// latestAttempts is the latest attempt of each action (by stage and
+// action) of an execution.
+func latestAttempts(exec *client.PipelineExecution) map[[2]string]client.ActionExecution {
+	latest := map[[2]string]client.ActionExecution{}
+	if exec == nil {
+		return latest
+	}
+	for _, a := range exec.Actions {
+		k := [2]string{a.Stage, a.Action}
+		if old, ok := latest[k]; !ok || a.Attempt > old.Attempt || (a.Attempt == old.Attempt && a.StartedAt.After(old.StartedAt)) {
+			latest[k] = a
+		}
+	}
+	return latest
+}
+
+// pictureStages lays the declaration's stages out as columns with the
+// latest attempt of each action in exec (which may be nil), and finds the
+// approval waiting there.
+func pictureStages(decl declaration, disabled map[string]string, exec *client.PipelineExecution, project string) ([]stageView, *approvalView) {
+	latest := latestAttempts(exec)
+	var stages []stageView
+	var approval *approvalView
+	for _, st := range decl.Stages {
+		reason, blocked := disabled[st.Name]
+		sv := stageView{Name: st.Name, Blocked: blocked, Disabled: reason}
+		for _, ac := range st.Actions {
+			av := actionView{Name: ac.Name, Category: ac.ActionTypeID.Category, Status: statusNotRun}
+			if a, ok := latest[[2]string{st.Name, ac.Name}]; ok {
+				av.Status, av.Duration, av.Detail, av.Started = a.Status, duration(a), detail(a), a.StartedAt
+				av.Link = targetLink(a.Target, project)
+				if a.Target != nil {
+					av.Revision = a.Target.Commit
+				}
+				if av.Category == "" {
+					av.Category = a.Category
+				}
+			}
+			if av.Category == "Approval" && av.Status == "InProgress" && approval == nil && exec != nil {
+				approval = &approvalView{Execution: exec.ID, Stage: st.Name, Action: ac.Name}
+			}
+			sv.Actions = append(sv.Actions, av)
+		}
+		stages = append(stages, sv)
+	}
+	return stages, approval
+}
+
 // appView reads an application, its pipeline and its latest execution.
 func (c *Console) appView(ctx context.Context, s *session, project, name string) (*appView, error) {
 	app, err := s.api.App(ctx, project, name)
@@ -109,17 +286,25 @@ func (c *Console) appView(ctx context.Context, s *session, project, name string)
 		case err == nil:
 			v.CanApprove = p.Permissions["approve"]
 			disabled = p.Disabled
-			if len(p.Declaration) > 0 {
-				if err := json.Unmarshal(p.Declaration, &decl); err != nil {
-					c.log.Warn("web: cannot read a pipeline's declaration", "project", project, "pipeline", app.Pipeline, "err", err)
-				}
-			}
+			decl = c.readDeclaration(project, p)
 		case status == http.StatusNotFound:
 			v.Note = "The pipeline " + app.Pipeline + " does not exist."
 		case status == http.StatusForbidden:
 			v.Note = "You may not read the pipeline " + app.Pipeline + "."
 		default:
 			return nil, err
+		}
+	}
+	if v.Note == "" {
+		recent, err := s.api.PipelineExecutions(ctx, project, app.Pipeline, client.ExecutionListOptions{Limit: recentExecutions})
+		if status, _ := apiStatus(err); err != nil && (status == 0 || status == http.StatusUnauthorized) {
+			return nil, err
+		} else if err != nil {
+			// The picture shows without them.
+			c.log.Warn("web: cannot list a pipeline's executions", "project", project, "pipeline", app.Pipeline, "err", err)
+		}
+		for i := range recent {
+			v.Recent = append(v.Recent, newHistoryRow(&recent[i], app.Pipeline, project))
 		}
 	}
 	var exec *client.PipelineExecution
@@ -131,17 +316,12 @@ func (c *Console) appView(ctx context.Context, s *session, project, name string)
 		if err != nil {
 			return nil, err
 		}
-		v.Execution = &execView{ID: le.ID, Status: le.Status, Commit: le.Commit, Trigger: le.Trigger}
+		v.Execution = &execView{ID: le.ID, Status: le.Status, Commit: le.Commit, Trigger: le.Trigger,
+			URL: executionURL(app.Pipeline, le.ID, project)}
 		if exec != nil {
 			v.Execution.Status = exec.Status
 			if v.Execution.Commit == "" {
-				v.Execution.Commit = exec.Trigger.Commit
-				for _, rev := range exec.Revisions {
-					if rev.Commit != "" {
-						v.Execution.Commit = rev.Commit
-						break
-					}
-				}
+				v.Execution.Commit = execCommit(exec)
 			}
 			if v.Execution.Trigger == "" {
 				v.Execution.Trigger = exec.Trigger.Type
@@ -149,36 +329,11 @@ func (c *Console) appView(ctx context.Context, s *session, project, name string)
 		}
 	}
 
-	// The latest attempt of each action.
-	latest := map[[2]string]client.ActionExecution{}
-	if exec != nil {
-		for _, a := range exec.Actions {
-			k := [2]string{a.Stage, a.Action}
-			if old, ok := latest[k]; !ok || a.Attempt > old.Attempt || (a.Attempt == old.Attempt && a.StartedAt.After(old.StartedAt)) {
-				latest[k] = a
-			}
-		}
-	}
-	for _, st := range decl.Stages {
-		sv := stageView{Name: st.Name, Disabled: disabled[st.Name]}
-		for _, ac := range st.Actions {
-			av := actionView{Name: ac.Name, Category: ac.ActionTypeID.Category, Status: statusNotRun}
-			if a, ok := latest[[2]string{st.Name, ac.Name}]; ok {
-				av.Status, av.Duration, av.Detail = a.Status, duration(a), detail(a)
-				if av.Category == "" {
-					av.Category = a.Category
-				}
-			}
-			if av.Category == "Approval" && av.Status == "InProgress" && v.Approval == nil && exec != nil {
-				v.Approval = &approvalView{Execution: exec.ID, Stage: st.Name, Action: ac.Name}
-			}
-			sv.Actions = append(sv.Actions, av)
-		}
-		v.Stages = append(v.Stages, sv)
-	}
+	v.Stages, v.Approval = pictureStages(decl, disabled, exec, project)
 	if len(v.Stages) == 0 && v.Note == "" {
 		for _, name := range app.Stages {
-			v.Stages = append(v.Stages, stageView{Name: name, Disabled: disabled[name]})
+			reason, blocked := disabled[name]
+			v.Stages = append(v.Stages, stageView{Name: name, Blocked: blocked, Disabled: reason})
 		}
 	}
 	return v, nil
@@ -249,7 +404,7 @@ func statusKind(s string) string {
 		return "busy"
 	case "Failed", "ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_COMPLETE":
 		return "bad"
-	case "Stopped", "Stopping", "Abandoned", "Superseded":
+	case "Stopped", "Stopping", "Abandoned", "Superseded", "Disabled":
 		return "stopped"
 	case "Pending":
 		return "pending"

@@ -52,7 +52,8 @@ type Config struct {
 	// Secure says the console is served over HTTPS: cookies get Secure.
 	Secure bool
 	Log    *slog.Logger
-	// Poll is how often a live page looks for changes; default 200ms.
+	// Poll is how often a live page looks for changes; default 100ms, so
+	// that a change shows within 200ms with the page's render.
 	Poll time.Duration
 	// Transport carries the console's API requests; nil is
 	// http.DefaultTransport. The server gives one that dials its own Unix
@@ -87,7 +88,7 @@ func New(cfg Config) (*Console, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Poll <= 0 {
-		cfg.Poll = 200 * time.Millisecond
+		cfg.Poll = 100 * time.Millisecond
 	}
 	c := &Console{cfg: cfg, log: cfg.Log, pages: map[string]*template.Template{}, assets: map[string]*asset{}, keepalive: 15 * time.Second}
 	if err := c.loadAssets(); err != nil {

@@ -31,6 +31,7 @@ type fakeAPI struct {
 	mu          sync.Mutex
 	revoked     map[string]bool
 	approve     bool // the pipeline's permissions.approve
+	siteAdmin   bool // alice's site_admin
 	actions     []client.ActionExecution
 	declaration string
 	decisions   []client.ApprovalDecision
@@ -74,7 +75,9 @@ func newFakeAPI(t *testing.T, extra ...fakeRoutes) (*fakeAPI, *httptest.Server) 
 		writeJSON(w, http.StatusCreated, client.Session{Token: tokenSecret, ID: tokenID, User: "alice"})
 	})
 	mux.HandleFunc("GET /api/v1/me", authed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, client.Me{ID: "u1", Name: "alice"})
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		writeJSON(w, 200, client.Me{ID: "u1", Name: "alice", SiteAdmin: f.siteAdmin})
 	}))
 	mux.HandleFunc("GET /api/v1/tokens", authed(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, []client.Token{{ID: tokenID, User: "alice", Name: "console", CreatedAt: start}, {ID: "tok2", User: "alice", Name: "<ci>", CreatedAt: start, LastUsedAt: start.Add(time.Hour)}})

@@ -433,11 +433,11 @@ func teamCommand(g *globals) *cobra.Command {
 
 func auditCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "The audit log of state-changing requests (site admins)"}
-	var limit int
+	var q client.AuditQuery
 	list := &cobra.Command{
 		Use: "list", Short: "List audit entries, newest first", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			es, err := g.client().AuditLog(cmd.Context(), limit)
+			es, err := g.client().AuditLog(cmd.Context(), q)
 			if err != nil {
 				return err
 			}
@@ -449,7 +449,9 @@ func auditCommand(g *globals) *cobra.Command {
 			})
 		},
 	}
-	list.Flags().IntVar(&limit, "limit", 50, "at most this many entries")
+	list.Flags().IntVar(&q.Limit, "limit", 50, "at most this many entries")
+	list.Flags().StringVar(&q.Actor, "actor", "", "only this user's entries")
+	list.Flags().StringVar(&q.Action, "action", "", "only entries whose action holds this text, such as DELETE or /grants")
 	cmd.AddCommand(list)
 	return cmd
 }

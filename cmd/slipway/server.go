@@ -324,7 +324,7 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	}
 	apps.Register(engine)
 	srv := &api.Server{Apps: apps, Auth: authSvc, Repos: repos, Secrets: secrets, Builds: builds, Stacks: stacks, Pipelines: pipelines,
-		LoadBalancers: loadBalancers, DNS: dnsSvc, Fleet: fleetSvc, Deploys: deploys, Log: log, Registry: reg}
+		LoadBalancers: loadBalancers, DNS: dnsSvc, Fleet: fleetSvc, Deploys: deploys, Artifacts: artifacts, Log: log, Registry: reg}
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {

@@ -1,6 +1,7 @@
 // Live updates of a page: the server sends the HTML of #live (on an
-// application's page the pipeline picture, the approval, the environments)
-// each time it changes. What was typed in the approval form and where the focus was
+// application's page the pipeline picture, the approval, the environments;
+// on a pipeline's or an execution's page their live parts) each time it
+// changes. What was typed or chosen in a form and where the focus was
 // survive an update. Without this script the page works, just not live.
 (function () {
   "use strict";
@@ -15,41 +16,91 @@
     return;
   }
 
-  // approvalKey names the approval a form decides, so that what was typed
-  // is kept only for the same approval.
-  function approvalKey(root) {
-    var form = root.querySelector("#approval");
+  // formKey names what a form acts on (its target and its hidden fields:
+  // the approval's execution, stage and action, a transition's stage), so
+  // that what was typed is kept only for the same thing.
+  function formKey(form) {
     if (!form) {
       return "";
     }
-    return ["execution", "stage", "action"].map(function (n) {
-      var el = form.elements.namedItem(n);
-      return el ? el.value : "";
-    }).join("\n");
+    var parts = [form.getAttribute("action") || ""];
+    Array.prototype.forEach.call(form.querySelectorAll("input[type=hidden]"), function (el) {
+      parts.push(el.name + "=" + el.value);
+    });
+    return parts.join("\n");
+  }
+
+  // fieldKey names a field the user may have changed: its form's key,
+  // then its id or its name and value (a radio button).
+  function fieldKey(el) {
+    var id = el.type === "radio" ? el.name + "=" + el.value : el.id;
+    return id ? formKey(el.form) + "\n" + id : "";
+  }
+
+  function fields(root) {
+    return root.querySelectorAll("textarea, input:not([type=hidden]), select");
+  }
+
+  // save keeps the fields whose value the user changed.
+  function save() {
+    var kept = {};
+    Array.prototype.forEach.call(fields(live), function (el) {
+      var key = fieldKey(el);
+      if (!key) {
+        return;
+      }
+      if (el.type === "radio" || el.type === "checkbox") {
+        if (el.checked !== el.defaultChecked) {
+          kept[key] = { checked: el.checked };
+        }
+      } else if (el.tagName === "SELECT") {
+        kept[key] = { value: el.value };
+      } else if (el.value !== el.defaultValue) {
+        kept[key] = { value: el.value, start: el.selectionStart, end: el.selectionEnd };
+      }
+    });
+    return kept;
+  }
+
+  function restore(kept) {
+    Array.prototype.forEach.call(fields(live), function (el) {
+      var k = kept[fieldKey(el)];
+      if (!k) {
+        return;
+      }
+      if ("checked" in k) {
+        el.checked = k.checked;
+      } else {
+        el.value = k.value;
+      }
+    });
   }
 
   function update(html) {
     var active = document.activeElement;
-    var focusId = active && active !== live && live.contains(active) ? active.id || "" : "";
     var hadFocus = active && active !== live && live.contains(active);
-    var key = approvalKey(live);
-    var comment = live.querySelector("#comment");
-    var kept = comment ? { value: comment.value, start: comment.selectionStart, end: comment.selectionEnd } : null;
+    var focusKey = hadFocus ? fieldKey(active) || active.id || "" : "";
+    var kept = save();
+    var sel = hadFocus && kept[focusKey] ? kept[focusKey] : null;
 
     live.innerHTML = html;
+    restore(kept);
 
-    var again = live.querySelector("#comment");
-    if (kept && again && key !== "" && approvalKey(live) === key) {
-      again.value = kept.value;
-    }
     if (!hadFocus) {
       return;
     }
-    var target = focusId ? document.getElementById(focusId) : null;
-    if (target && live.contains(target)) {
+    var target = null;
+    if (focusKey) {
+      Array.prototype.forEach.call(live.querySelectorAll("[id], textarea, input, select"), function (el) {
+        if (!target && (fieldKey(el) === focusKey || el.id === focusKey)) {
+          target = el;
+        }
+      });
+    }
+    if (target) {
       target.focus();
-      if (target === again && kept && typeof kept.start === "number") {
-        try { target.setSelectionRange(kept.start, kept.end); } catch (e) { /* not a text field */ }
+      if (sel && typeof sel.start === "number") {
+        try { target.setSelectionRange(sel.start, sel.end); } catch (e) { /* not a text field */ }
       }
     } else {
       // What had the focus is gone (an approval decided): keep it in the
