@@ -194,20 +194,9 @@ type ArtifactDownload struct {
 // is streamed and bounded by ctx only.
 func (c *Client) BuildArtifact(ctx context.Context, project, id, name string) (*ArtifactDownload, error) {
 	path := buildPath(project, id) + "/artifacts/" + esc(name)
-	req, err := http.NewRequestWithContext(ctx, "GET", c.BaseURL+path, nil)
+	resp, err := c.download(ctx, path)
 	if err != nil {
 		return nil, err
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	resp, err := c.untimed().HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach the Slipway server at %s: %w", c.BaseURL, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		return nil, answerError(resp, "GET", path)
 	}
 	d := &ArtifactDownload{Body: resp.Body, Name: name, Digest: resp.Header.Get("X-Artifact-Digest"),
 		Size: resp.ContentLength, ContentType: resp.Header.Get("Content-Type")}

@@ -458,6 +458,16 @@ func (c *Client) AgentComplete(ctx context.Context, id, status string, d AgentDi
 // bounded by ctx only. The caller closes it.
 func (c *Client) AgentBundle(ctx context.Context, id string) (io.ReadCloser, error) {
 	path := "/api/v1/agent/commands/" + esc(id) + "/bundle"
+	resp, err := c.download(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// download GETs path for a body that is streamed: bounded by ctx only.
+// A 200 answer's body is the caller's to close.
+func (c *Client) download(ctx context.Context, path string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", c.BaseURL+path, nil)
 	if err != nil {
 		return nil, err
@@ -473,5 +483,5 @@ func (c *Client) AgentBundle(ctx context.Context, id string) (io.ReadCloser, err
 		defer resp.Body.Close()
 		return nil, answerError(resp, "GET", path)
 	}
-	return resp.Body, nil
+	return resp, nil
 }

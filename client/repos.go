@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -201,20 +200,9 @@ type RepoFile struct {
 // branch); the download is streamed and bounded by ctx only.
 func (c *Client) RepoRaw(ctx context.Context, project, name, ref, path string) (*RepoFile, error) {
 	p := repoPath(project, name, "/blob"+repoQuery("ref", ref, "path", path, "raw", "1"))
-	req, err := http.NewRequestWithContext(ctx, "GET", c.BaseURL+p, nil)
+	resp, err := c.download(ctx, p)
 	if err != nil {
 		return nil, err
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	resp, err := c.untimed().HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach the Slipway server at %s: %w", c.BaseURL, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		return nil, answerError(resp, "GET", p)
 	}
 	f := &RepoFile{Body: resp.Body, Size: resp.ContentLength}
 	if _, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil {

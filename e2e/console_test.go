@@ -8,7 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,52 +86,93 @@ func signIn(t *testing.T, ctx context.Context, base, name, password string) {
 	}
 }
 
-// The console in a real browser: the sample's first execution reaches its
-// approval live on the application's page; a user who may not approve sees
-// no approve button, and neither a same-site nor a cross-site forged
-// approval gets through; an approver approves with a comment and sees
-// production go green.
-func TestConsole_TheApprovalInABrowser(t *testing.T) {
+// visit opens a console page and waits for what it must show, then saves
+// its screenshot (when asked for).
+func visit(t *testing.T, ctx context.Context, base, path, selector, shot string) {
+	t.Helper()
+	vctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(vctx, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(selector))); err != nil {
+		html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("main") ? document.querySelector("main").outerHTML : ""`))
+		t.Fatalf("%s does not show %s: %v\n%s", path, selector, err, html)
+	}
+	screenshot(t, ctx, shot)
+}
+
+// href is the link of the first element selector matches.
+func href(t *testing.T, ctx context.Context, selector string) string {
+	t.Helper()
+	vctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(vctx, chromedp.WaitVisible(chromedp.CSS(selector))); err != nil {
+		t.Fatalf("no link %s: %v", selector, err)
+	}
+	link, err := chromedp.Run(vctx, chromedp.AttributeValue(chromedp.CSS(selector), "href"))
+	if err != nil || link.Value == "" {
+		t.Fatalf("no link %s: %+v %v", selector, link, err)
+	}
+	return link.Value
+}
+
+// The console in a real browser: an admin creates an application from
+// its blueprint in a form, and its page follows the first execution to
+// the approval live; a user who may not approve sees no approve button,
+// and neither a same-site nor a cross-site forged approval gets through;
+// an approver approves with a comment and sees production go green; the
+// build's log opens from the pipeline's picture; every other page shows
+// what the application made.
+func TestConsole_CreateWatchApproveOpenTheBuildLogAndEveryPage(t *testing.T) {
 	needTools(t, "curl")
-	s, _ := startUp(t)
+	s := startServer(t)
 	s.withPassword(t, "admin password", "user", "set-password", "admin")
 	s.withPassword(t, "viewer password", "user", "create", "viewer", "--password-stdin")
 	s.withPassword(t, "lead password", "user", "create", "lead", "--password-stdin")
 	s.mustCLI(s.token, nil, "grant", "project", "viewer", "read")
 	s.mustCLI(s.token, nil, "grant", "project", "lead", "read")
 
-	// The admin watches the application from the start: the page follows
-	// the execution to its approval without a reload.
+	// The admin creates the application in the form, and its page
+	// follows the first execution to its approval without a reload.
 	admin := browser(t)
 	signIn(t, admin, s.url, "admin", "admin password")
-	screenshot(t, admin, "applications")
+	visit(t, admin, s.url, "/apps", "#create-app", "applications-empty")
 	err := chromedp.Do(admin,
-		chromedp.Navigate(s.url+"/apps/hello"),
-		chromedp.WaitVisible(chromedp.CSS("#pipeline")),
+		chromedp.Click(chromedp.CSS("#create-app")),
+		chromedp.WaitVisible(chromedp.CSS("#blueprint-form")),
+		chromedp.SetValue(chromedp.CSS("#blueprint"), "go-service"),
+		chromedp.Click(chromedp.CSS("#choose")),
+		chromedp.WaitVisible(chromedp.CSS(`form#newapp[data-blueprint="go-service"] #param-GoCache`)),
+		chromedp.SendKeys(chromedp.CSS("#app-name"), "shop"),
+		chromedp.SetValue(chromedp.CSS("#param-GoCache"), goCache(t)),
 	)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the create-application form: %v", err)
+	}
+	screenshot(t, admin, "create-application")
+	cctx, cancel := context.WithTimeout(admin, time.Minute)
+	err = chromedp.Do(cctx,
+		chromedp.Click(chromedp.CSS("#create")),
+		chromedp.WaitVisible(chromedp.CSS("#pipeline")),
+	)
+	cancel()
+	if err != nil {
+		html, _ := chromedp.Run(admin, chromedp.Evaluate[string](`location.href + "\n" + document.body.outerHTML`))
+		t.Fatalf("create the application: %v\n%s\n%s", err, html, s.log)
 	}
 	err = chromedp.Do(admin, chromedp.WaitVisible(chromedp.CSS(`[data-stage="Approvals"] [data-status="InProgress"]`)))
 	if err != nil {
-		t.Fatalf("the page did not show the execution at its approval: %v\n%s", err, s.stdout)
+		t.Fatalf("the page did not show the execution at its approval: %v\n%s", err, s.log)
 	}
 	rev, err := chromedp.Run(admin, chromedp.AttributeValue(chromedp.CSS(`tr[data-env="staging"]`), "data-revision"))
 	if err != nil || len(rev.Value) < 12 {
 		t.Fatalf("staging's revision on the page: %+v %v", rev, err)
 	}
 	screenshot(t, admin, "application")
-	waitLine(t, s.stdout, 30*time.Second, "the pipeline to wait for its approval", regexp.MustCompile(`Waiting for approval`), 0)
-	s.mustCLI(s.token, nil, "grant", "pipeline/hello", "lead", "approve")
+	s.mustCLI(s.token, nil, "grant", "pipeline/shop", "lead", "approve")
 
 	// A reader sees the execution waiting, and no button.
 	viewer := browser(t)
 	signIn(t, viewer, s.url, "viewer", "viewer password")
-	err = chromedp.Do(viewer, chromedp.Navigate(s.url+"/apps/hello"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-stage="Approvals"] [data-status="InProgress"]`)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	visit(t, viewer, s.url, "/apps/shop", `[data-stage="Approvals"] [data-status="InProgress"]`, "")
 	forms, err := chromedp.Run(viewer, chromedp.Nodes(chromedp.CSS("#approval"), chromedp.AtLeast(0)))
 	if err != nil || len(forms) != 0 {
 		t.Errorf("a reader sees %d approval forms (%v)", len(forms), err)
@@ -139,7 +180,7 @@ func TestConsole_TheApprovalInABrowser(t *testing.T) {
 	// The same request the form would send, forged from the reader's page:
 	// the console passes it to the API, which refuses it.
 	var es []pipelineExecution
-	s.mustCLI(s.token, &es, "pipeline", "executions", "hello")
+	s.mustCLI(s.token, &es, "pipeline", "executions", "shop")
 	var waiting string
 	for _, e := range es {
 		if e.Status == "InProgress" {
@@ -149,7 +190,7 @@ func TestConsole_TheApprovalInABrowser(t *testing.T) {
 	if waiting == "" {
 		t.Fatalf("no execution in progress: %+v", es)
 	}
-	status, err := chromedp.Run(viewer, chromedp.Evaluate[int](fmt.Sprintf(`fetch("/apps/hello/approvals", {method: "POST",
+	status, err := chromedp.Run(viewer, chromedp.Evaluate[int](fmt.Sprintf(`fetch("/apps/shop/approvals", {method: "POST",
 		headers: {"Content-Type": "application/x-www-form-urlencoded"},
 		body: "execution=%s&stage=Approvals&action=ProductionGate&decision=approve&comment=forged"}).then(r => r.status)`, waiting),
 		chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
@@ -166,7 +207,7 @@ func TestConsole_TheApprovalInABrowser(t *testing.T) {
 		t.Errorf("the session cookie is readable by scripts: %q", cookies)
 	}
 	form := url.Values{"execution": {waiting}, "stage": {"Approvals"}, "action": {"ProductionGate"}, "decision": {"approve"}}
-	req, _ := http.NewRequest("POST", s.url+"/apps/hello/approvals", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest("POST", s.url+"/apps/shop/approvals", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "http://evil.example")
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
@@ -189,7 +230,7 @@ func TestConsole_TheApprovalInABrowser(t *testing.T) {
 	lead := browser(t)
 	signIn(t, lead, s.url, "lead", "lead password")
 	err = chromedp.Do(lead,
-		chromedp.Navigate(s.url+"/apps/hello"),
+		chromedp.Navigate(s.url+"/apps/shop"),
 		chromedp.WaitVisible(chromedp.CSS("#approval")),
 		chromedp.SendKeys(chromedp.CSS("#comment"), "ship it"),
 		chromedp.Click(chromedp.CSS(`#approval button[value="approve"]`)),
@@ -207,15 +248,59 @@ func TestConsole_TheApprovalInABrowser(t *testing.T) {
 		t.Errorf("the execution after the approval: %s %+v", e.Status, a)
 	}
 	var app appView
-	s.mustCLI(s.token, &app, "app", "get", "hello")
+	s.mustCLI(s.token, &app, "app", "get", "shop")
 	prod, _ := app.environment("production")
 	if got := answers(t, 4, prod+"/"); got["Hello from go-service 1.0.0"] != 4 {
 		t.Errorf("production answers %v", got)
 	}
-	waitLine(t, s.stdout, 30*time.Second, "slipway up to say production is live", regexp.MustCompile(`production is live`), 0)
 	states, err := chromedp.Run(lead, chromedp.Evaluate[[]string](
 		`[...document.querySelectorAll('[data-stage="Production"] [data-action]')].map(a => a.dataset.status)`, chromedp.EvalAsValue))
 	if err != nil || len(states) != 2 || states[0] != "Succeeded" || states[1] != "Succeeded" {
 		t.Errorf("production's actions on the page: %v %v", states, err)
 	}
+
+	// The build's log, from the Build action of the picture: its phases,
+	// its commands' lines, and its artifact with the digest to download.
+	build := href(t, admin, `[data-stage="Build"] a.action-link[data-link="build"]`)
+	visit(t, admin, s.url, build, `#build-status[data-status="SUCCEEDED"]`, "build")
+	log, err := chromedp.Run(admin, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('#log .log-line')].map(l => l.textContent)`, chromedp.EvalAsValue))
+	if err != nil || !strings.Contains(strings.Join(log, "\n"), "go vet ./...") {
+		t.Errorf("the build log (%d lines, %v) does not show go vet running:\n%s", len(log), err, strings.Join(log, "\n"))
+	}
+	phases, err := chromedp.Run(admin, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('#build-phases tr[data-phase]')].map(p => p.dataset.phase + ":" + p.dataset.status)`, chromedp.EvalAsValue))
+	if err != nil || !slices.Contains(phases, "BUILD:SUCCEEDED") {
+		t.Errorf("the build's phases: %v %v", phases, err)
+	}
+	download, err := chromedp.Run(admin, chromedp.Evaluate[string](`(async () => {
+		const a = document.querySelector("#build-artifacts a.build-download");
+		const r = await fetch(a.href);
+		const b = await r.arrayBuffer();
+		return r.status + " " + r.headers.get("X-Artifact-Digest") + " " + b.byteLength;
+	})()`, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
+	if f := strings.Fields(download); err != nil || len(f) != 3 || f[0] != "200" || !strings.HasPrefix(f[1], "sha256:") || f[2] == "0" {
+		t.Errorf("the artifact's download: %q %v", download, err)
+	}
+
+	// Every other page, each with what the application made.
+	visit(t, admin, s.url, "/apps", `tr [data-env="production"]`, "applications")
+	visit(t, admin, s.url, "/pipelines/shop", `#history tr[data-execution="`+waiting+`"][data-status="Succeeded"]`, "pipeline")
+	visit(t, admin, s.url, "/pipelines/shop/executions/"+waiting, `section.exec-stage[data-stage="Production"][data-status="Succeeded"]`, "execution")
+	visit(t, admin, s.url, "/apps/shop", `[data-stage="Production"] a.action-link[data-link="deployment"]`, "")
+	deployment := href(t, admin, `[data-stage="Production"] a.action-link[data-link="deployment"]`)
+	visit(t, admin, s.url, deployment, `section.deploy-instance[data-status="Succeeded"] tr[data-event="ValidateService"][data-status="Succeeded"]`, "deployment")
+	visit(t, admin, s.url, "/stacks", `tr[data-stack="shop-production"]`, "stacks")
+	visit(t, admin, s.url, "/stacks/shop-production", `#resources tr[data-resource][data-physical-id]`, "stack")
+	visit(t, admin, s.url, "/fleet", `tr[data-instance][data-state="InService"][data-health="Healthy"]`, "fleet")
+	visit(t, admin, s.url, "/load-balancers", `tr[data-target][data-state="healthy"]`, "load-balancers")
+	visit(t, admin, s.url, "/repos", `tr[data-repo="shop"]`, "repositories")
+	visit(t, admin, s.url, "/repos/shop", `#tree tr[data-entry="buildspec.yml"]`, "repository")
+	visit(t, admin, s.url, "/repos/shop/blob?path=buildspec.yml", `#blob a#L1`, "file")
+	visit(t, admin, s.url, "/repos/shop/commits", `#commits tr[data-commit]`, "commits")
+	visit(t, admin, s.url, "/admin", `table#users tr[data-user="lead"]`, "admin-users")
+	visit(t, admin, s.url, "/admin/teams", `#main h1`, "admin-teams")
+	visit(t, admin, s.url, "/admin/roles", `table#grants tr[data-subject="lead"][data-role="approve"]`, "admin-roles")
+	visit(t, admin, s.url, "/admin/audit?actor=lead", `table#audit tr[data-actor="lead"]`, "admin-audit")
+	visit(t, admin, s.url, "/tokens", `#main h1`, "tokens")
 }

@@ -38,41 +38,7 @@ func (c *Console) buildRoutes(mux *http.ServeMux) {
 // buildPageURL is a build's page (or a path below it, suffix), with the
 // project when it is not the default one.
 func buildPageURL(id, project, suffix string) string {
-	p := "/builds/" + url.PathEscape(id) + suffix
-	if project != "" && project != defaultProject {
-		p += "?project=" + url.QueryEscape(project)
-	}
-	return p
-}
-
-// buildBadge is a status word with its colour group and symbol. It knows
-// CodeBuild's words (SUCCEEDED, TIMED_OUT...) and CodeDeploy's (Skipped,
-// Queued...), which statusKind does not.
-type buildBadge struct{ Word, Kind, Symbol string }
-
-func newBuildBadge(word string) buildBadge {
-	kind := statusKind(word)
-	switch word {
-	case "SUCCEEDED":
-		kind = "ok"
-	case "IN_PROGRESS":
-		kind = "busy"
-	case "FAILED", "FAULT", "TIMED_OUT":
-		kind = "bad"
-	case "STOPPED", "Skipped":
-		kind = "stopped"
-	case "Created", "Queued", "QUEUED":
-		kind = "pending"
-	}
-	// The symbols are statusSymbol's.
-	symbol := map[string]string{"ok": "✓", "busy": "…", "bad": "✗", "stopped": "■", "pending": "○"}[kind]
-	if symbol == "" {
-		symbol = "·"
-	}
-	if word == "" {
-		word = "Unknown"
-	}
-	return buildBadge{Word: word, Kind: kind, Symbol: symbol}
+	return withProject("/builds/"+url.PathEscape(id)+suffix, project)
 }
 
 // buildSpan is how long something took from start to end, "running" while
@@ -91,7 +57,7 @@ func buildSpan(start, end time.Time, running bool) string {
 
 type buildPhaseRow struct {
 	Name     string
-	Status   buildBadge
+	Status   badge
 	Start    time.Time
 	Duration string
 	Context  string
@@ -114,7 +80,7 @@ type buildLogLine struct {
 // phases.
 type buildSummary struct {
 	Build    *client.Build
-	Status   buildBadge
+	Status   badge
 	Duration string
 	Phases   []buildPhaseRow
 }
@@ -160,9 +126,9 @@ func (v *buildView) StreamURL() string {
 
 func newBuildSummary(b *client.Build) buildSummary {
 	running := b.Status == buildRunning
-	sum := buildSummary{Build: b, Status: newBuildBadge(b.Status), Duration: buildSpan(b.StartedAt, b.EndedAt, running)}
+	sum := buildSummary{Build: b, Status: newBadge(b.Status), Duration: buildSpan(b.StartedAt, b.EndedAt, running)}
 	for _, p := range b.Phases {
-		sum.Phases = append(sum.Phases, buildPhaseRow{Name: p.Name, Status: newBuildBadge(p.Status), Start: p.Start,
+		sum.Phases = append(sum.Phases, buildPhaseRow{Name: p.Name, Status: newBadge(p.Status), Start: p.Start,
 			Duration: buildSpan(p.Start, p.End, p.Status == buildRunning || (p.Status == "" && running)), Context: p.Context})
 	}
 	return sum
@@ -359,16 +325,7 @@ func (c *Console) buildLive(w http.ResponseWriter, r *http.Request, s *session) 
 	if err != nil {
 		return err
 	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	send := func(event, data string) bool {
-		return writeEvent(w, event, data) == nil && rc.Flush() == nil
-	}
+	send, comment := startEvents(w)
 	l := newBuildLog("", 0, line, offset, parseAnsiState(qv.Get("sgr")))
 	lastSummary := ""
 	poll := time.NewTicker(c.cfg.Poll)
@@ -431,7 +388,7 @@ func (c *Console) buildLive(w http.ResponseWriter, r *http.Request, s *session) 
 		case <-ctx.Done():
 			return nil
 		case <-keepalive.C:
-			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil || rc.Flush() != nil {
+			if !comment("keepalive") {
 				return nil
 			}
 		case <-poll.C:

@@ -31,17 +31,13 @@ func (c *Console) deploymentRoutes(mux *http.ServeMux) {
 // deployPageURL is a deployment's page (or a path below it, suffix), with
 // the project when it is not the default one.
 func deployPageURL(id, project, suffix string) string {
-	p := "/deployments/" + url.PathEscape(id) + suffix
-	if project != "" && project != defaultProject {
-		p += "?project=" + url.QueryEscape(project)
-	}
-	return p
+	return withProject("/deployments/"+url.PathEscape(id)+suffix, project)
 }
 
 // deployEventRow is one lifecycle event of an instance.
 type deployEventRow struct {
 	client.LifecycleEvent
-	Badge    buildBadge
+	Badge    badge
 	Duration string
 	// Output is the event's hook output (its last lines), rendered.
 	Output    template.HTML
@@ -54,7 +50,7 @@ type deployInstanceRow struct {
 	// URL is the fleet's page of a local instance; on-premises hosts
 	// have none.
 	URL      string
-	Badge    buildBadge
+	Badge    badge
 	Duration string
 	Events   []deployEventRow
 	// Other is output of events the instance does not list.
@@ -68,7 +64,7 @@ type deployInstanceRow struct {
 type deployView struct {
 	D         *client.Deployment
 	Project   string
-	Badge     buildBadge
+	Badge     badge
 	Duration  string
 	Instances []deployInstanceRow
 	// RollbackOf is the page of the deployment this one rolls back;
@@ -102,7 +98,7 @@ func (c *Console) deployView(ctx context.Context, s *session, project, id string
 		return nil, err
 	}
 	running := !d.Done()
-	v := &deployView{D: d, Project: project, Badge: newBuildBadge(d.Status), Duration: buildSpan(d.StartedAt, d.EndedAt, running)}
+	v := &deployView{D: d, Project: project, Badge: newBadge(d.Status), Duration: buildSpan(d.StartedAt, d.EndedAt, running)}
 	if rb := d.Rollback.RollbackTriggeringDeploymentID; rb != "" {
 		v.RollbackOf = deployPageURL(rb, project, "")
 	}
@@ -110,7 +106,7 @@ func (c *Console) deployView(ctx context.Context, s *session, project, id string
 		v.RolledBackBy = deployPageURL(rb, project, "")
 	}
 	for _, t := range targets {
-		row := deployInstanceRow{ID: t.InstanceID, URL: instanceURL(t.InstanceID, project), Badge: newBuildBadge(t.Status),
+		row := deployInstanceRow{ID: t.InstanceID, URL: instanceURL(t.InstanceID, project), Badge: newBadge(t.Status),
 			Duration: buildSpan(t.StartedAt, t.EndedAt, t.Status == "InProgress")}
 		output, complete, err := c.deployOutput(ctx, s, project, id, t.InstanceID)
 		switch st, _ := apiStatus(err); {
@@ -125,7 +121,7 @@ func (c *Console) deployView(ctx context.Context, s *session, project, id string
 			row.OutputNote = "The hook output cannot be read now."
 		}
 		for _, e := range t.Events {
-			er := deployEventRow{LifecycleEvent: e, Badge: newBuildBadge(e.Status), Duration: buildSpan(e.StartedAt, e.EndedAt, e.Status == "InProgress")}
+			er := deployEventRow{LifecycleEvent: e, Badge: newBadge(e.Status), Duration: buildSpan(e.StartedAt, e.EndedAt, e.Status == "InProgress")}
 			er.Output, er.OutputCut = deployRender(output[e.Name])
 			delete(output, e.Name)
 			row.Events = append(row.Events, er)

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"bufio"
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -190,16 +188,7 @@ func TestDeploymentRollbackPageIsLive(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/deployments/d-ROLLBACK/live", nil)
-	req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenID + "." + tokenSecret})
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
+	r := openStream(t, srv.URL+"/deployments/d-ROLLBACK/live")
 	if event, data := sseEvent(t, r); event != "update" || !strings.Contains(data, `data-event="DownloadBundle" data-status="InProgress"`) {
 		t.Fatalf("first event %q:\n%s", event, data)
 	}

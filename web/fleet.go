@@ -46,8 +46,8 @@ func infraAddress(in *client.Instance) string {
 type fleetInstanceRow struct {
 	client.Instance
 	URL     string
-	State   infraBadge
-	Health  infraBadge
+	State   badge
+	Health  badge
 	Address string
 }
 
@@ -70,7 +70,7 @@ type fleetView struct {
 }
 
 func newFleetInstanceRow(in client.Instance, project string) fleetInstanceRow {
-	return fleetInstanceRow{Instance: in, URL: infraInstanceURL(in.ID, project), State: newInfraBadge(in.State), Health: newInfraBadge(in.Health), Address: infraAddress(&in)}
+	return fleetInstanceRow{Instance: in, URL: infraInstanceURL(in.ID, project), State: newBadge(in.State), Health: newBadge(in.Health), Address: infraAddress(&in)}
 }
 
 func (c *Console) fleetView(ctx context.Context, s *session, project string) (*fleetView, error) {
@@ -197,7 +197,7 @@ type lbRow struct {
 
 type lbTarget struct {
 	client.TargetHealth
-	Badge infraBadge
+	Badge badge
 	// URL is an instance target's page.
 	URL string
 }
@@ -257,7 +257,7 @@ func (c *Console) lbView(ctx context.Context, s *session, project string) (*lbVi
 			}
 		}
 		for _, t := range tg.Targets {
-			lt := lbTarget{TargetHealth: t, Badge: newInfraBadge(t.State)}
+			lt := lbTarget{TargetHealth: t, Badge: newBadge(t.State)}
 			if tg.TargetType == "" || tg.TargetType == "instance" {
 				lt.URL = infraInstanceURL(t.ID, project)
 			}

@@ -220,16 +220,7 @@ func TestLoadBalancersPage(t *testing.T) {
 func TestFleetLive(t *testing.T) {
 	ff := newFleetFake()
 	_, srv := setup(t, Config{Poll: 10 * time.Millisecond}, ff.routes)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/fleet/live", nil)
-	req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenID + "." + tokenSecret})
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
+	r := openStream(t, srv.URL+"/fleet/live")
 	event, data := sseEvent(t, r)
 	if event != "update" || !strings.Contains(data, `data-instance="i-0b" data-state="Pending"`) || strings.Contains(data, "<html") {
 		t.Fatalf("first event %q:\n%s", event, data)
@@ -251,14 +242,14 @@ func TestInfraBadge(t *testing.T) {
 		"Terminated": "stopped", "unused": "stopped", "OBSOLETE": "stopped",
 		"Pending": "pending", "Unknown": "none", "CREATE_COMPLETE": "ok",
 	} {
-		if got := newInfraBadge(word); got.Kind != want || got.Symbol == "" || got.Word != word {
+		if got := newBadge(word); got.Kind != want || got.Symbol == "" || got.Word != word {
 			t.Errorf("%s: %+v, want kind %s", word, got, want)
 		}
 	}
-	if b := newInfraBadge(""); b.Word != "Unknown" || b.Kind != "none" {
+	if b := newBadge(""); b.Word != "Unknown" || b.Kind != "none" {
 		t.Errorf("no word: %+v", b)
 	}
-	if got := string(newInfraBadge(`<x>`).HTML()); !strings.Contains(got, "&lt;x&gt;") || strings.Contains(got, "<x>") {
+	if got := string(newBadge(`<x>`).HTML()); !strings.Contains(got, "&lt;x&gt;") || strings.Contains(got, "<x>") {
 		t.Errorf("the badge's word is not escaped: %s", got)
 	}
 }

@@ -53,19 +53,7 @@ func (c *Console) serveLive(w http.ResponseWriter, r *http.Request, render func(
 	if err != nil {
 		return err
 	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	send := func(event, data string) bool {
-		if err := writeEvent(w, event, data); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
-	}
+	send, comment := startEvents(w)
 	// The page already holds the fragment its digest names.
 	if r.URL.Query().Get("digest") != digest(html) && !send("update", html) {
 		return nil
@@ -80,7 +68,7 @@ func (c *Console) serveLive(w http.ResponseWriter, r *http.Request, render func(
 		case <-ctx.Done():
 			return nil
 		case <-keepalive.C:
-			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil || rc.Flush() != nil {
+			if !comment("keepalive") {
 				return nil
 			}
 		case <-poll.C:
@@ -112,6 +100,28 @@ func (c *Console) serveLive(w http.ResponseWriter, r *http.Request, render func(
 			last = html
 		}
 	}
+}
+
+// startEvents answers with a stream of server-sent events: send writes
+// one event and comment a comment (a keepalive); each flushes it and says
+// whether the client is still there.
+func startEvents(w http.ResponseWriter) (send func(event, data string) bool, comment func(text string) bool) {
+	rc := http.NewResponseController(w)
+	// A stream outlives the server's write timeout.
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send = func(event, data string) bool {
+		return writeEvent(w, event, data) == nil && rc.Flush() == nil
+	}
+	comment = func(text string) bool {
+		_, err := io.WriteString(w, ": "+text+"\n\n")
+		return err == nil && rc.Flush() == nil
+	}
+	return send, comment
 }
 
 // digest names a live fragment.

@@ -163,23 +163,7 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, s *session) err
 	}
 	ctx := r.Context()
 	project, name := projectOf(r), r.PathValue("name")
-	d := &client.ApprovalDecision{
-		Stage:       r.PostFormValue("stage"),
-		Action:      r.PostFormValue("action"),
-		ExecutionID: r.PostFormValue("execution"),
-		Comment:     strings.TrimSpace(r.PostFormValue("comment")),
-	}
-	status, msg := 0, ""
-	switch r.PostFormValue("decision") {
-	case "approve":
-		d.Approved = true
-	case "reject":
-	default:
-		status, msg = http.StatusBadRequest, "Choose Approve or Reject."
-	}
-	if status == 0 && (d.Stage == "" || d.Action == "") {
-		status, msg = http.StatusBadRequest, "The approval's stage and action are missing."
-	}
+	d, status, msg := approvalForm(r)
 	if status == 0 {
 		a, err := s.api.App(ctx, project, name)
 		if err != nil {
@@ -206,6 +190,28 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, s *session) err
 	v.Comment = d.Comment
 	c.renderApp(w, r, s, status, v, msg)
 	return nil
+}
+
+// approvalForm reads an approval form: the decision, or the status and
+// message that say what is wrong with the form.
+func approvalForm(r *http.Request) (d *client.ApprovalDecision, status int, msg string) {
+	d = &client.ApprovalDecision{
+		Stage:       r.PostFormValue("stage"),
+		Action:      r.PostFormValue("action"),
+		ExecutionID: r.PostFormValue("execution"),
+		Comment:     strings.TrimSpace(r.PostFormValue("comment")),
+	}
+	switch r.PostFormValue("decision") {
+	case "approve":
+		d.Approved = true
+	case "reject":
+	default:
+		return d, http.StatusBadRequest, "Choose Approve or Reject."
+	}
+	if d.Stage == "" || d.Action == "" {
+		return d, http.StatusBadRequest, "The approval's stage and action are missing."
+	}
+	return d, 0, ""
 }
 
 // tokenRow is one of the user's API tokens.

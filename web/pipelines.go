@@ -40,15 +40,6 @@ func (c *Console) pipelineRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /pipelines/{name}/executions/{id}/stop", c.authed(c.stopExecution))
 }
 
-// withProject adds ?project= to a console path when the project is not
-// the default one.
-func withProject(p, project string) string {
-	if project != "" && project != defaultProject {
-		p += "?project=" + url.QueryEscape(project)
-	}
-	return p
-}
-
 // pipelineURL is a pipeline's page (or a path below it, suffix).
 func pipelineURL(name, project, suffix string) string {
 	return withProject("/pipelines/"+url.PathEscape(name)+suffix, project)
@@ -381,23 +372,7 @@ func (c *Console) decidePipeline(w http.ResponseWriter, r *http.Request, s *sess
 		return nil
 	}
 	project, name := projectOf(r), r.PathValue("name")
-	d := &client.ApprovalDecision{
-		Stage:       r.PostFormValue("stage"),
-		Action:      r.PostFormValue("action"),
-		ExecutionID: r.PostFormValue("execution"),
-		Comment:     strings.TrimSpace(r.PostFormValue("comment")),
-	}
-	status, msg := 0, ""
-	switch r.PostFormValue("decision") {
-	case "approve":
-		d.Approved = true
-	case "reject":
-	default:
-		status, msg = http.StatusBadRequest, "Choose Approve or Reject."
-	}
-	if status == 0 && (d.Stage == "" || d.Action == "") {
-		status, msg = http.StatusBadRequest, "The approval's stage and action are missing."
-	}
+	d, status, msg := approvalForm(r)
 	toExecution := r.PostFormValue("back") == "execution" && d.ExecutionID != ""
 	if status == 0 {
 		_, err := s.api.DecideApproval(r.Context(), project, name, d)

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -440,16 +438,7 @@ func TestExecutionPage_EveryAttemptWithLinksAndTheForms(t *testing.T) {
 func TestPipelineLive_TransitionChangeStreams(t *testing.T) {
 	ship := newShipAPI()
 	_, srv := setup(t, Config{Poll: 10 * time.Millisecond}, ship.routes)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/pipelines/ship/live", nil)
-	req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenID + "." + tokenSecret})
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
+	r := openStream(t, srv.URL+"/pipelines/ship/live")
 	if event, data := sseEvent(t, r); event != "update" || !strings.Contains(data, `<tr data-stage="Build" data-transition="enabled">`) {
 		t.Fatalf("first event %q:\n%s", event, data)
 	}
@@ -460,14 +449,7 @@ func TestPipelineLive_TransitionChangeStreams(t *testing.T) {
 	}
 
 	// The execution's stream follows its attempts.
-	req, _ = http.NewRequestWithContext(ctx, "GET", srv.URL+"/pipelines/ship/executions/sx59/live", nil)
-	req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenID + "." + tokenSecret})
-	resp2, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp2.Body.Close()
-	r = bufio.NewReader(resp2.Body)
+	r = openStream(t, srv.URL+"/pipelines/ship/executions/sx59/live")
 	sseEvent(t, r)
 	ship.set(func(a *shipAPI) {
 		a.detail.Actions[5].Status = "Succeeded"

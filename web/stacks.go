@@ -36,47 +36,10 @@ func (c *Console) stackRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /stacks/{name}/change-sets/{cs}/delete", c.authed(c.stackDeleteChangeSet))
 }
 
-// infraBadge is a state word with its colour (kind) and symbol, for the
-// words statusKind does not know: instances', targets' and change sets'.
-type infraBadge struct{ Word, Kind, Symbol string }
-
-func newInfraBadge(word string) infraBadge {
-	kind := statusKind(word)
-	switch strings.ToLower(word) {
-	case "inservice", "healthy", "available", "execute_complete":
-		kind = "ok"
-	case "initial", "draining", "terminating", "execute_in_progress":
-		kind = "busy"
-	case "unhealthy", "failed", "execute_failed":
-		kind = "bad"
-	case "terminated", "unused", "obsolete", "unavailable":
-		kind = "stopped"
-	}
-	// The symbols are statusSymbol's.
-	symbol := map[string]string{"ok": "✓", "busy": "…", "bad": "✗", "stopped": "■", "pending": "○"}[kind]
-	if symbol == "" {
-		symbol = "·"
-	}
-	if word == "" {
-		word = "Unknown"
-	}
-	return infraBadge{Word: word, Kind: kind, Symbol: symbol}
-}
-
-// HTML is the badge as the "status" template shows a status: a word and
-// a symbol, never the colour alone.
-func (b infraBadge) HTML() template.HTML {
-	return template.HTML(`<span class="status status-` + template.HTMLEscapeString(b.Kind) + `"><span class="symbol" aria-hidden="true">` +
-		b.Symbol + `</span> ` + template.HTMLEscapeString(b.Word) + `</span>`)
-}
-
 // infraURL is a console page's path with the project when it is not the
 // default one, then fragment (with its #) if any.
 func infraURL(path, project, fragment string) string {
-	if project != "" && project != defaultProject {
-		path += "?project=" + url.QueryEscape(project)
-	}
-	return path + fragment
+	return withProject(path, project) + fragment
 }
 
 // infraStackURL is a stack's page, or a path below it (suffix).
@@ -139,8 +102,8 @@ type stackEventRow struct {
 type stackChangeSetRow struct {
 	client.ChangeSet
 	URL       string
-	Badge     infraBadge
-	ExecBadge infraBadge
+	Badge     badge
+	ExecBadge badge
 }
 
 type stackTag struct{ Key, Value string }
@@ -239,7 +202,7 @@ func (c *Console) stackView(ctx context.Context, s *session, project, name strin
 	for i := len(sets) - 1; i >= 0; i-- {
 		cs := sets[i]
 		v.ChangeSets = append(v.ChangeSets, stackChangeSetRow{ChangeSet: cs, URL: infraStackURL(name, project, "/change-sets/"+url.PathEscape(cs.Name)),
-			Badge: newInfraBadge(cs.Status), ExecBadge: newInfraBadge(cs.ExecutionStatus)})
+			Badge: newBadge(cs.Status), ExecBadge: newBadge(cs.ExecutionStatus)})
 	}
 	return v, nil
 }
@@ -326,8 +289,8 @@ type changeSetView struct {
 	StackName string
 	StackURL  string
 	Set       *client.ChangeSet
-	Badge     infraBadge
-	ExecBadge infraBadge
+	Badge     badge
+	ExecBadge badge
 	// CanExecute says the change set is available to execute; the API
 	// decides whether the user may.
 	CanExecute bool
@@ -348,7 +311,7 @@ func (c *Console) stackChangeSetPage(w http.ResponseWriter, r *http.Request, s *
 	}
 	base := "/change-sets/" + url.PathEscape(set.Name)
 	v := &changeSetView{Project: project, StackName: name, StackURL: infraStackURL(name, project, ""), Set: set,
-		Badge: newInfraBadge(set.Status), ExecBadge: newInfraBadge(set.ExecutionStatus),
+		Badge: newBadge(set.Status), ExecBadge: newBadge(set.ExecutionStatus),
 		CanExecute: set.ExecutionStatus == stackChangeSetAvailable,
 		ExecuteURL: infraStackURL(name, "", base+"/execute"), DeleteURL: infraStackURL(name, "", base+"/delete")}
 	c.render(w, r, s, status, "changeset", &pageData{Title: "Change set " + set.Name, Nav: "stacks", Project: project, Body: v, Error: msg})

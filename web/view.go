@@ -397,16 +397,21 @@ func clip(s string, n int) string {
 // statusKind groups the API's statuses (actions', executions', stacks'
 // and applications') for colour and symbol.
 func statusKind(s string) string {
-	switch s {
-	case "Succeeded", "CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE":
+	// Pipelines, stacks, builds (CodeBuild's capitals), deployments,
+	// instances, targets and change sets each have their own words.
+	switch strings.ToLower(s) {
+	case "succeeded", "create_complete", "update_complete", "import_complete",
+		"inservice", "healthy", "available", "execute_complete":
 		return "ok"
-	case "InProgress":
+	case "inprogress", "in_progress", "initial", "draining", "terminating", "execute_in_progress":
 		return "busy"
-	case "Failed", "ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_COMPLETE":
+	case "failed", "fault", "timed_out", "rollback_complete", "update_rollback_complete",
+		"unhealthy", "execute_failed":
 		return "bad"
-	case "Stopped", "Stopping", "Abandoned", "Superseded", "Disabled":
+	case "stopped", "stopping", "abandoned", "superseded", "disabled", "skipped",
+		"terminated", "unused", "obsolete", "unavailable":
 		return "stopped"
-	case "Pending":
+	case "pending", "created", "queued":
 		return "pending"
 	}
 	switch {
@@ -434,4 +439,21 @@ func statusSymbol(s string) string {
 		return "○"
 	}
 	return "·"
+}
+
+// badge is a status word with its colour group (kind) and symbol.
+type badge struct{ Word, Kind, Symbol string }
+
+func newBadge(word string) badge {
+	if word == "" {
+		word = "Unknown"
+	}
+	return badge{Word: word, Kind: statusKind(word), Symbol: statusSymbol(word)}
+}
+
+// HTML is the badge as the "status" template shows a status: a word and
+// a symbol, never the colour alone.
+func (b badge) HTML() template.HTML {
+	return template.HTML(`<span class="status status-` + template.HTMLEscapeString(b.Kind) + `"><span class="symbol" aria-hidden="true">` +
+		b.Symbol + `</span> ` + template.HTMLEscapeString(b.Word) + `</span>`)
 }

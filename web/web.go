@@ -446,7 +446,12 @@ func projectOf(r *http.Request) string {
 // appURL is an application's page (or a path below it, suffix), with the
 // project when it is not the default one.
 func appURL(name, project, suffix string) string {
-	p := "/apps/" + url.PathEscape(name) + suffix
+	return withProject("/apps/"+url.PathEscape(name)+suffix, project)
+}
+
+// withProject adds ?project= to a console path when the project is not
+// the default one.
+func withProject(p, project string) string {
 	if project != "" && project != defaultProject {
 		p += "?project=" + url.QueryEscape(project)
 	}

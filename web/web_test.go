@@ -461,6 +461,22 @@ func TestNamesAreEscaped(t *testing.T) {
 }
 
 // sseEvent reads the next event of a stream, skipping comments.
+// openStream opens a live stream as the signed-in user; it is closed
+// when the test ends.
+func openStream(t *testing.T, u string) *bufio.Reader {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+	req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenID + "." + tokenSecret})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return bufio.NewReader(resp.Body)
+}
+
 func sseEvent(t *testing.T, r *bufio.Reader) (event, data string) {
 	t.Helper()
 	var lines []string
@@ -528,16 +544,7 @@ func TestLive(t *testing.T) {
 
 func TestLiveKeepalive(t *testing.T) {
 	_, srv := setup(t, Config{Poll: time.Hour})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/apps/shop/live", nil)
-	req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenID + "." + tokenSecret})
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
+	r := openStream(t, srv.URL+"/apps/shop/live")
 	sseEvent(t, r)
 	for {
 		line, err := r.ReadString('\n')
