@@ -24,6 +24,7 @@ import (
 	"github.com/slipway/slipway/artifact"
 	"github.com/slipway/slipway/auth"
 	"github.com/slipway/slipway/catalog"
+	"github.com/slipway/slipway/fleet"
 	"github.com/slipway/slipway/jobs"
 	"github.com/slipway/slipway/pipeline"
 	"github.com/slipway/slipway/pipelinesvc"
@@ -111,6 +112,19 @@ type Environment struct {
 	Revision string `json:"revision,omitempty"`
 	// Execution is that execution.
 	Execution string `json:"execution,omitempty"`
+	// Instances counts the instances of the stack's Auto Scaling groups;
+	// nil while it has none (or the server runs no fleet).
+	Instances *Instances `json:"instances,omitempty"`
+}
+
+// Instances counts an environment's instances that are not terminated.
+type Instances struct {
+	// Groups are the Auto Scaling groups' names.
+	Groups    []string `json:"groups"`
+	Total     int      `json:"total"`
+	InService int      `json:"in_service"`
+	// Healthy are in service and pass their health checks.
+	Healthy int `json:"healthy"`
 }
 
 // NotCreated is the status of an environment the pipeline has not deployed yet.
@@ -135,6 +149,8 @@ type Config struct {
 	Pipelines *pipelinesvc.Service
 	Repos     *repo.Service
 	Auth      *auth.Service
+	// Fleet, when set, counts each environment's instances.
+	Fleet *fleet.Service
 	// Artifacts holds the archives of blueprints users add.
 	Artifacts artifact.Store
 	// BlueprintDir caches those archives unpacked, one directory each.
@@ -458,6 +474,9 @@ func (s *Service) describe(ctx context.Context, a *App) error {
 					env.URL = o.Value
 				}
 			}
+			if env.Instances, err = s.instances(ctx, a.ProjectID, name); err != nil {
+				return err
+			}
 		}
 		a.Environments = append(a.Environments, env)
 	}
@@ -564,4 +583,42 @@ func nonNilList(l []string) []string {
 		return []string{}
 	}
 	return l
+}
+
+// instances counts the instances of the groups the stack made.
+func (s *Service) instances(ctx context.Context, projectID, stackName string) (*Instances, error) {
+	if s.cfg.Fleet == nil {
+		return nil, nil
+	}
+	groups, err := s.cfg.Fleet.Groups(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	var out *Instances
+	for _, g := range groups {
+		if g.StackName != stackName {
+			continue
+		}
+		ins, err := s.cfg.Fleet.Instances(ctx, g.ID)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = &Instances{}
+		}
+		out.Groups = append(out.Groups, g.Name)
+		for _, in := range ins {
+			if in.State == fleet.Terminated {
+				continue
+			}
+			out.Total++
+			if in.State == fleet.InService {
+				out.InService++
+				if in.Health == fleet.Healthy {
+					out.Healthy++
+				}
+			}
+		}
+	}
+	return out, nil
 }

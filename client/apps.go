@@ -63,6 +63,18 @@ type AppEnvironment struct {
 	// execution that got past Stage. Empty until one has.
 	Revision  string `json:"revision,omitempty"`
 	Execution string `json:"execution,omitempty"`
+	// Instances counts the environment's instances; nil while it has
+	// none.
+	Instances *AppInstances `json:"instances,omitempty"`
+}
+
+// AppInstances counts an environment's instances that are not
+// terminated.
+type AppInstances struct {
+	Groups    []string `json:"groups"`
+	Total     int      `json:"total"`
+	InService int      `json:"in_service"`
+	Healthy   int      `json:"healthy"`
 }
 
 // AppExecution summarises the newest execution of an application's

@@ -138,9 +138,14 @@ func TestConsole_CreateWatchApproveOpenTheBuildLogAndEveryPage(t *testing.T) {
 	err := chromedp.Do(admin,
 		chromedp.Click(chromedp.CSS("#create-app")),
 		chromedp.WaitVisible(chromedp.CSS("#blueprint-form")),
-		chromedp.SetValue(chromedp.CSS("#blueprint"), "go-service"),
-		chromedp.Click(chromedp.CSS("#choose")),
-		chromedp.WaitVisible(chromedp.CSS(`form#newapp[data-blueprint="go-service"] #param-GoCache`)),
+		// Choosing a blueprint loads the form again with its parameters
+		// (the page's script submits the choice): the old page is marked,
+		// so that what follows waits for the new one.
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.old = "1";
+			const choice = document.querySelector("#blueprint");
+			choice.value = "go-service";
+			choice.dispatchEvent(new Event("change"));`),
+		chromedp.WaitVisible(chromedp.CSS(`body:not([data-old]) form#newapp[data-blueprint="go-service"] #param-GoCache`)),
 		chromedp.SendKeys(chromedp.CSS("#app-name"), "shop"),
 		chromedp.SetValue(chromedp.CSS("#param-GoCache"), goCache(t)),
 	)
@@ -161,6 +166,11 @@ func TestConsole_CreateWatchApproveOpenTheBuildLogAndEveryPage(t *testing.T) {
 	err = chromedp.Do(admin, chromedp.WaitVisible(chromedp.CSS(`[data-stage="Approvals"] [data-status="InProgress"]`)))
 	if err != nil {
 		t.Fatalf("the page did not show the execution at its approval: %v\n%s", err, s.log)
+	}
+	// The environments come from the application, the picture from its
+	// execution: the page may show one a poll before the other.
+	if err := chromedp.Do(admin, chromedp.WaitVisible(chromedp.CSS(`tr[data-env="staging"]:not([data-revision=""])`))); err != nil {
+		t.Fatalf("staging's revision on the page: %v", err)
 	}
 	rev, err := chromedp.Run(admin, chromedp.AttributeValue(chromedp.CSS(`tr[data-env="staging"]`), "data-revision"))
 	if err != nil || len(rev.Value) < 12 {
@@ -287,7 +297,7 @@ func TestConsole_CreateWatchApproveOpenTheBuildLogAndEveryPage(t *testing.T) {
 	visit(t, admin, s.url, "/apps", `tr [data-env="production"]`, "applications")
 	visit(t, admin, s.url, "/pipelines/shop", `#history tr[data-execution="`+waiting+`"][data-status="Succeeded"]`, "pipeline")
 	visit(t, admin, s.url, "/pipelines/shop/executions/"+waiting, `section.exec-stage[data-stage="Production"][data-status="Succeeded"]`, "execution")
-	visit(t, admin, s.url, "/apps/shop", `[data-stage="Production"] a.action-link[data-link="deployment"]`, "")
+	visit(t, admin, s.url, "/apps/shop", `tr[data-env="production"][data-instances="2"][data-healthy="2"]`, "")
 	deployment := href(t, admin, `[data-stage="Production"] a.action-link[data-link="deployment"]`)
 	visit(t, admin, s.url, deployment, `section.deploy-instance[data-status="Succeeded"] tr[data-event="ValidateService"][data-status="Succeeded"]`, "deployment")
 	visit(t, admin, s.url, "/stacks", `tr[data-stack="shop-production"]`, "stacks")

@@ -403,7 +403,7 @@ func statusKind(s string) string {
 	case "succeeded", "create_complete", "update_complete", "import_complete",
 		"inservice", "healthy", "available", "execute_complete":
 		return "ok"
-	case "inprogress", "in_progress", "initial", "draining", "terminating", "execute_in_progress":
+	case "inprogress", "in_progress", "initial", "draining", "terminating", "execute_in_progress", "degraded":
 		return "busy"
 	case "failed", "fault", "timed_out", "rollback_complete", "update_rollback_complete",
 		"unhealthy", "execute_failed":
@@ -456,4 +456,19 @@ func newBadge(word string) badge {
 func (b badge) HTML() template.HTML {
 	return template.HTML(`<span class="status status-` + template.HTMLEscapeString(b.Kind) + `"><span class="symbol" aria-hidden="true">` +
 		b.Symbol + `</span> ` + template.HTMLEscapeString(b.Word) + `</span>`)
+}
+
+// instancesHealth says how many of an environment's instances are
+// healthy, as a badge: Healthy when every one is, Unhealthy when none is,
+// else Degraded.
+func instancesHealth(n *client.AppInstances) badge {
+	b := newBadge("Degraded")
+	switch {
+	case n.Total > 0 && n.Healthy == n.Total:
+		b = newBadge("Healthy")
+	case n.Healthy == 0:
+		b = newBadge("Unhealthy")
+	}
+	b.Word = fmt.Sprintf("%d of %d healthy", n.Healthy, n.Total)
+	return b
 }

@@ -460,10 +460,13 @@ func withProject(p, project string) string {
 
 func (c *Console) funcs() template.FuncMap {
 	return template.FuncMap{
-		"short":  short,
-		"kind":   statusKind,
-		"symbol": statusSymbol,
-		"appURL": appURL,
+		"short":    short,
+		"kind":     statusKind,
+		"symbol":   statusSymbol,
+		"appURL":   appURL,
+		"health":   instancesHealth,
+		"stackURL": func(name, project string) string { return infraStackURL(name, project, "") },
+		"fleetURL": func(project string) string { return withProject("/fleet", project) },
 		"asset": func(name string) string {
 			if a, ok := c.assets[name]; ok {
 				return "/static/" + name + "?v=" + a.version

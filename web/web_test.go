@@ -109,7 +109,8 @@ func newFakeAPI(t *testing.T, extra ...fakeRoutes) (*fakeAPI, *httptest.Server) 
 			Repository: "shop", CloneURL: "http://127.0.0.1:8080/git/default/shop.git", Pipeline: "shop-pipeline",
 			Stages: []string{"Source", "Build", "Approval", "Production"},
 			Environments: []client.AppEnvironment{
-				{Name: "staging", Stack: "shop-staging", Status: "UPDATE_COMPLETE", URL: "http://staging.shop.example", Stage: "Build", Revision: fullCommit},
+				{Name: "staging", Stack: "shop-staging", Status: "UPDATE_COMPLETE", URL: "http://staging.shop.example", Stage: "Build", Revision: fullCommit,
+					Instances: &client.AppInstances{Groups: []string{"shop-staging-asg"}, Total: 2, InService: 2, Healthy: 1}},
 				{Name: "production", Stack: "shop-production", Status: "NOT_CREATED", Stage: "Production"},
 			},
 			LatestExecution: &client.AppExecution{ID: "ex1", Status: "InProgress", Stage: "Approval", Trigger: "CloudWatchEvent", Commit: fullCommit},
@@ -410,7 +411,7 @@ func TestApprovalForm(t *testing.T) {
 		`data-action="Deploy" data-status="NotRun"`,
 		`1m 5s`, `running`, `✓`, `…`, `·`,
 		`<table id="environments"`,
-		`<tr data-env="staging" data-revision="` + fullCommit + `" data-status="UPDATE_COMPLETE">`,
+		`<tr data-env="staging" data-revision="` + fullCommit + `" data-status="UPDATE_COMPLETE" data-instances="2" data-healthy="1">`,
 		`<a href="http://staging.shop.example">`,
 		`<input id="clone-url" type="text" readonly value="http://127.0.0.1:8080/git/default/shop.git"`,
 		`<div id="live" aria-live="polite"`,
@@ -717,5 +718,31 @@ func TestLiveSendsNothingTheDigestSaysThePageHas(t *testing.T) {
 	})
 	if event, data := sseEvent(t, r); event != "update" || !strings.Contains(data, `data-action="Approve" data-status="Failed"`) {
 		t.Fatalf("the first event is not the change: %q\n%s", event, data)
+	}
+}
+
+// An environment shows its instances' health and links to its stack and
+// the fleet; one not yet created links nowhere.
+func TestAppPageEnvironmentInstances(t *testing.T) {
+	_, srv := setup(t, Config{})
+	resp, body := do(t, "GET", srv.URL+"/apps/shop", nil, nil, true)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /apps/shop: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		`data-instances="2" data-healthy="1"`,
+		`<a href="/stacks/shop-staging">staging</a>`,
+		`<a href="/fleet"><span class="status status-busy"><span class="symbol" aria-hidden="true">…</span> 1 of 2 healthy</span></a>`,
+		`<th scope="row">production</th>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %s:\n%s", want, body)
+		}
+	}
+	if got := instancesHealth(&client.AppInstances{Total: 2, Healthy: 2}); got.Kind != "ok" || got.Word != "2 of 2 healthy" {
+		t.Errorf("all healthy: %+v", got)
+	}
+	if got := instancesHealth(&client.AppInstances{Total: 2}); got.Kind != "bad" {
+		t.Errorf("none healthy: %+v", got)
 	}
 }

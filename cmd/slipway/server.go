@@ -318,7 +318,7 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 		LoadBalancers: loadBalancers, DNS: dnsSvc, Fleet: fleetSvc, Deploys: deploys,
 		BaseURL: func() string { return baseURL }})
 	apps, err := appsvc.New(appsvc.Config{DB: db, Jobs: engine, Stacks: stacks, Pipelines: pipelines, Repos: repos, Auth: authSvc,
-		Artifacts: artifacts, BlueprintDir: filepath.Join(dataDir, "blueprints"), WorkDir: filepath.Join(dataDir, "sources"), Log: log})
+		Fleet: fleetSvc, Artifacts: artifacts, BlueprintDir: filepath.Join(dataDir, "blueprints"), WorkDir: filepath.Join(dataDir, "sources"), Log: log})
 	if err != nil {
 		return err
 	}
