@@ -313,4 +313,35 @@ func TestConsole_CreateWatchApproveOpenTheBuildLogAndEveryPage(t *testing.T) {
 	visit(t, admin, s.url, "/admin/roles", `table#grants tr[data-subject="lead"][data-role="approve"]`, "admin-roles")
 	visit(t, admin, s.url, "/admin/audit?actor=lead", `table#audit tr[data-actor="lead"]`, "admin-audit")
 	visit(t, admin, s.url, "/tokens", `#main h1`, "tokens")
+
+	// On a phone-width screen no page is wider than the screen: wide
+	// tables and logs scroll inside themselves.
+	const phoneWidth = 390
+	if err := chromedp.Do(admin, chromedp.EmulateViewport(phoneWidth, 844, chromedp.EmulateMobile, chromedp.EmulatePortrait)); err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []struct{ path, selector, shot string }{
+		{"/apps", `tr[data-app="shop"]`, "phone-applications"},
+		{"/apps/shop", `#pipeline`, "phone-application"},
+		{"/pipelines/shop", `#history`, "phone-pipeline"},
+		{build, `#log`, "phone-build"},
+		{deployment, `section.deploy-instance`, "phone-deployment"},
+		{"/stacks/shop-production", `#resources`, "phone-stack"},
+		{"/fleet", `tr[data-instance]`, "phone-fleet"},
+		{"/repos/shop/blob?path=main.go", `#blob a#L1`, "phone-file"},
+		{"/admin/audit", `table#audit`, "phone-audit"},
+	} {
+		visit(t, admin, s.url, page.path, page.selector, page.shot)
+		// A mobile browser widens its layout to fit a page wider than the
+		// screen, so the page is measured against the screen itself.
+		width, err := chromedp.Run(admin, chromedp.Evaluate[int](`document.documentElement.scrollWidth`, chromedp.EvalAsValue))
+		if err != nil || width > phoneWidth {
+			wide, _ := chromedp.Run(admin, chromedp.Evaluate[[]string](`[...document.querySelectorAll("body *")].
+				filter(e => e.getBoundingClientRect().right > 390 && !(function scrolls(a) {
+					return a && a !== document.body && (["auto", "scroll", "hidden"].includes(getComputedStyle(a).overflowX) || scrolls(a.parentElement));
+				})(e.parentElement)).slice(0, 5).
+				map(e => e.tagName + (e.id ? "#" + e.id : "") + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))`, chromedp.EvalAsValue))
+			t.Errorf("%s on a phone is %d pixels wide, for a screen of %d (%v); wide: %v", page.path, width, phoneWidth, err, wide)
+		}
+	}
 }
