@@ -347,7 +347,25 @@ func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
 	return p, err
 }
 
+// consoleConn marks the context of a connection from the server's own web
+// console, which names the browser's address in X-Forwarded-For.
+type consoleConn struct{}
+
+// ConsoleConnContext is the http.Server ConnContext of the listener only
+// the console dials: on its connections, and on no others, the API takes
+// X-Forwarded-For as the caller's address (for the audit log and logs).
+func ConsoleConnContext(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, consoleConn{}, true)
+}
+
+// remoteAddr is the caller's address: the browser's when the console
+// forwards a request, else the connection's peer.
 func remoteAddr(r *http.Request) string {
+	if r.Context().Value(consoleConn{}) == true {
+		if f, _, _ := strings.Cut(r.Header.Get("X-Forwarded-For"), ","); strings.TrimSpace(f) != "" {
+			return strings.TrimSpace(f)
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

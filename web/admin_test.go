@@ -301,7 +301,7 @@ func TestAdmin_AuditFiltersAndPages(t *testing.T) {
 	if n := strings.Count(body, "<tr data-entry="); n != 50 {
 		t.Errorf("%d entries on a page, want 50", n)
 	}
-	for _, want := range []string{`<tr data-entry="999" data-actor="alice" data-outcome="success">`, `<td>192.0.2.7</td>`,
+	for _, want := range []string{`<tr data-entry="999" data-actor="alice" data-outcome="success" data-from="192.0.2.7">`, `<td>192.0.2.7</td>`,
 		`<span class="symbol" aria-hidden="true">✓</span> success`, `<span class="symbol" aria-hidden="true">✗</span> failure`,
 		`id="audit-actor" name="actor" value="alice"`, `id="older" href="/admin/audit?action=%2Fteams&amp;actor=alice&amp;before=950"`} {
 		if !strings.Contains(body, want) {

@@ -32,7 +32,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	name, password, next := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("password"), r.FormValue("next")
 	form := &loginView{Name: name, Next: next}
-	sess, err := c.client("").SignIn(r.Context(), name, password)
+	sess, err := c.client(r, "").SignIn(r.Context(), name, password)
 	if err == nil && (sess.ID == "" || sess.Token == "") {
 		err = errors.New("the API's sign-in answer holds no token")
 	}

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -220,7 +221,7 @@ func (c *Console) session(r *http.Request) (*session, bool) {
 	if !ok || id == "" || secret == "" || len(ck.Value) > 512 {
 		return nil, false
 	}
-	return &session{id: id, secret: secret, api: c.client(secret)}, true
+	return &session{id: id, secret: secret, api: c.client(r, secret)}, true
 }
 
 func (c *Console) setSession(w http.ResponseWriter, s *client.Session) {
@@ -494,11 +495,34 @@ func dataAttr(name, value string) template.HTMLAttr {
 	return template.HTMLAttr(name + `="` + template.HTMLEscapeString(value) + `"`)
 }
 
-// client is an API client with token.
-func (c *Console) client(token string) *client.Client {
+// client is an API client with token, for the browser's request r: the
+// API hears the browser's address in X-Forwarded-For (and believes it only
+// from the server's own console).
+func (c *Console) client(r *http.Request, token string) *client.Client {
 	cl := client.New(c.cfg.API, token)
-	if c.cfg.Transport != nil {
-		cl.HTTP.Transport = c.cfg.Transport
+	base := c.cfg.Transport
+	if base == nil {
+		base = http.DefaultTransport
 	}
+	from, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		from = r.RemoteAddr
+	}
+	cl.HTTP.Transport = forwardFor{base: base, addr: from}
 	return cl
+}
+
+// forwardFor names the browser's address on every request to the API.
+type forwardFor struct {
+	base http.RoundTripper
+	addr string
+}
+
+func (f forwardFor) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f.addr == "" {
+		return f.base.RoundTrip(req)
+	}
+	req = req.Clone(req.Context())
+	req.Header.Set("X-Forwarded-For", f.addr)
+	return f.base.RoundTrip(req)
 }

@@ -30,8 +30,9 @@ const (
 type fakeAPI struct {
 	mu          sync.Mutex
 	revoked     map[string]bool
-	approve     bool // the pipeline's permissions.approve
-	siteAdmin   bool // alice's site_admin
+	approve     bool   // the pipeline's permissions.approve
+	siteAdmin   bool   // alice's site_admin
+	forwarded   string // the X-Forwarded-For of the last /me
 	actions     []client.ActionExecution
 	declaration string
 	decisions   []client.ApprovalDecision
@@ -77,6 +78,7 @@ func newFakeAPI(t *testing.T, extra ...fakeRoutes) (*fakeAPI, *httptest.Server) 
 	mux.HandleFunc("GET /api/v1/me", authed(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		f.forwarded = r.Header.Get("X-Forwarded-For")
 		writeJSON(w, 200, client.Me{ID: "u1", Name: "alice", SiteAdmin: f.siteAdmin})
 	}))
 	mux.HandleFunc("GET /api/v1/tokens", authed(func(w http.ResponseWriter, r *http.Request) {
@@ -744,5 +746,18 @@ func TestAppPageEnvironmentInstances(t *testing.T) {
 	}
 	if got := instancesHealth(&client.AppInstances{Total: 2}); got.Kind != "bad" {
 		t.Errorf("none healthy: %+v", got)
+	}
+}
+
+// The console names the browser's address to the API, for its audit log.
+func TestForwardsTheBrowsersAddress(t *testing.T) {
+	f, srv := setup(t, Config{})
+	if resp, _ := do(t, "GET", srv.URL+"/apps", nil, nil, true); resp.StatusCode != 200 {
+		t.Fatalf("GET /apps: %d", resp.StatusCode)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.forwarded != "127.0.0.1" {
+		t.Errorf("X-Forwarded-For to the API: %q, want the browser's 127.0.0.1", f.forwarded)
 	}
 }

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/slipway/slipway/fleet"
 	"github.com/slipway/slipway/lbsvc"
@@ -46,24 +44,6 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
 	return ln, nil
-}
-
-// unixTransport carries HTTP requests to the server listening on the Unix
-// socket at path.
-func unixTransport(path string) http.RoundTripper {
-	return &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			short, done, err := fleet.ShortSocketPath(path)
-			if err != nil {
-				return nil, err
-			}
-			defer done()
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", short)
-		},
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     time.Minute,
-	}
 }
 
 // fleetBalancer is the load balancer service as the fleet uses it.

@@ -330,11 +330,13 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (choose another address with --listen)", cfg.listen, err)
 	}
-	// The console calls the API as any client does, through the server's
-	// own Unix socket (served below): no TLS certificate to trust, no
-	// network between them.
+	// The console calls the API as any client does, through a connection
+	// in memory that only it dials (served below): no TLS certificate to
+	// trust, no network between them, and the API may believe it about the
+	// browser's address.
+	consolePipe := newPipeListener()
 	console, err := web.New(web.Config{API: "http://slipway", Secure: cfg.tlsCert != "", Log: log,
-		Transport: unixTransport(filepath.Join(runDir, "api.sock"))})
+		Transport: consolePipe.Transport()})
 	if err != nil {
 		return err
 	}
@@ -402,6 +404,17 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 			_ = ihs.Close()
 		}()
 		if err := ihs.Serve(uln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	chs := &http.Server{Handler: hs.Handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog, ConnContext: api.ConsoleConnContext}
+	run("console api", func(ctx context.Context) error {
+		go func() {
+			<-ctx.Done()
+			_ = chs.Close()
+		}()
+		if err := chs.Serve(consolePipe); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
