@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // browser starts a headless Chromium for the test and returns a tab's
@@ -239,11 +240,22 @@ func TestConsole_CreateWatchApproveOpenTheBuildLogAndEveryPage(t *testing.T) {
 	// page.
 	lead := browser(t)
 	signIn(t, lead, s.url, "lead", "lead password")
+	// With the keyboard only: the comment, then Tab to Approve and Enter.
 	err = chromedp.Do(lead,
 		chromedp.Navigate(s.url+"/apps/shop"),
 		chromedp.WaitVisible(chromedp.CSS("#approval")),
-		chromedp.SendKeys(chromedp.CSS("#comment"), "ship it"),
-		chromedp.Click(chromedp.CSS(`#approval button[value="approve"]`)),
+		chromedp.Focus(chromedp.CSS("#comment")),
+		chromedp.KeyEvent("ship it"),
+		chromedp.KeyEvent(kb.Tab),
+	)
+	if err != nil {
+		t.Fatalf("type the approval's comment: %v", err)
+	}
+	if focused, err := chromedp.Run(lead, chromedp.Evaluate[string](`document.activeElement.id`)); err != nil || focused != "approve" {
+		t.Fatalf("Tab after the comment focuses %q, not Approve (%v)", focused, err)
+	}
+	err = chromedp.Do(lead,
+		chromedp.KeyEvent(kb.Enter),
 		// Production runs the commit once its stage has passed: every
 		// action green, the environment's revision set.
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-env="production"]:not([data-revision=""])`)),

@@ -468,6 +468,7 @@ func (c *Console) funcs() template.FuncMap {
 		"health":   instancesHealth,
 		"stackURL": func(name, project string) string { return infraStackURL(name, project, "") },
 		"fleetURL": func(project string) string { return withProject("/fleet", project) },
+		"repoURL":  func(name, project string) string { return repoHref(project, name, "") },
 		"asset": func(name string) string {
 			if a, ok := c.assets[name]; ok {
 				return "/static/" + name + "?v=" + a.version

@@ -736,6 +736,7 @@ func TestAppPageEnvironmentInstances(t *testing.T) {
 		`<a href="/stacks/shop-staging">staging</a>`,
 		`<a href="/fleet"><span class="status status-busy"><span class="symbol" aria-hidden="true">…</span> 1 of 2 healthy</span></a>`,
 		`<th scope="row">production</th>`,
+		`<a id="repo-link" href="/repos/shop">shop</a>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %s:\n%s", want, body)
