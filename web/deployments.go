@@ -224,7 +224,11 @@ func (c *Console) deploymentLive(w http.ResponseWriter, r *http.Request, s *sess
 		if err != nil {
 			return "", err
 		}
-		return c.deployFragment("deployment-live", v)
+		html, err := c.deployFragment("deployment-live", v)
+		if err == nil && v.D.Done() {
+			err = errLiveDone
+		}
+		return html, err
 	}, func() (string, error) {
 		return c.deployFragment("deployment-live", &deployView{Gone: true, D: &client.Deployment{ID: id}, Project: project})
 	})

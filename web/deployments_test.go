@@ -208,6 +208,28 @@ func TestDeploymentRollbackPageIsLive(t *testing.T) {
 	}
 }
 
+// A deployment that ends ends its page's stream: the last update, then
+// "end".
+func TestDeploymentLiveEndsWithTheDeployment(t *testing.T) {
+	fd := newFakeDeploys()
+	_, srv := setup(t, Config{Poll: 10 * time.Millisecond}, fd.routes)
+	r := openStream(t, srv.URL+"/deployments/d-ROLLBACK/live")
+	if event, _ := sseEvent(t, r); event != "update" {
+		t.Fatalf("first event %q", event)
+	}
+	fd.mu.Lock()
+	d := fd.deps["d-ROLLBACK"]
+	d.Status = "Succeeded"
+	d.EndedAt = d.StartedAt.Add(time.Minute)
+	fd.mu.Unlock()
+	if event, data := sseEvent(t, r); event != "update" || !strings.Contains(data, `data-status="Succeeded"`) {
+		t.Fatalf("the ended deployment's update %q:\n%s", event, data)
+	}
+	if event, _ := sseEvent(t, r); event != "end" {
+		t.Fatalf("after the deployment ended, event %q, want end", event)
+	}
+}
+
 func TestDeploymentNotFound(t *testing.T) {
 	_, srv := setup(t, Config{}, newFakeDeploys().routes)
 	resp, body := do(t, "GET", srv.URL+"/deployments/d-NOSUCH", nil, nil, true)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -44,18 +45,26 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, s *session) error
 // start, unless the page's ?digest= says it has that fragment already), a
 // keepalive comment now and then, and "signedout" when the API stops
 // taking the session's token. When the API answers 404, gone (if not nil)
-// renders what the page shows instead. It ends with the request.
+// renders what the page shows instead. When render returns errLiveDone
+// with its HTML (what it shows will not change again: a deployment that
+// ended), the stream sends that and an "end" event, and stops; else it
+// ends with the request.
 func (c *Console) serveLive(w http.ResponseWriter, r *http.Request, render func(context.Context) (string, error), gone func() (string, error)) error {
 	ctx := r.Context()
 	// The first rendering comes before the answer's header, so that a
 	// refused token or a missing object answers as a page would.
 	html, err := render(ctx)
-	if err != nil {
+	done := errors.Is(err, errLiveDone)
+	if err != nil && !done {
 		return err
 	}
 	send, comment := startEvents(w)
 	// The page already holds the fragment its digest names.
 	if r.URL.Query().Get("digest") != digest(html) && !send("update", html) {
+		return nil
+	}
+	if done {
+		send("end", "")
 		return nil
 	}
 	last := html
@@ -73,6 +82,12 @@ func (c *Console) serveLive(w http.ResponseWriter, r *http.Request, render func(
 			}
 		case <-poll.C:
 			html, err := render(ctx)
+			if errors.Is(err, errLiveDone) {
+				if html == last || send("update", html) {
+					send("end", "")
+				}
+				return nil
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -101,6 +116,10 @@ func (c *Console) serveLive(w http.ResponseWriter, r *http.Request, render func(
 		}
 	}
 }
+
+// errLiveDone is what a live render returns, with its HTML, when that is
+// the last: the object it shows has ended.
+var errLiveDone = errors.New("the live page has ended")
 
 // startEvents answers with a stream of server-sent events: send writes
 // one event and comment a comment (a keepalive); each flushes it and says

@@ -277,7 +277,12 @@ func (c *Console) stackLive(w http.ResponseWriter, r *http.Request, s *session) 
 		if err != nil {
 			return "", err
 		}
-		return c.renderStackLive(v)
+		html, err := c.renderStackLive(v)
+		if err == nil && !v.Live {
+			// Settled: nothing changes until someone starts an operation.
+			err = errLiveDone
+		}
+		return html, err
 	}, func() (string, error) {
 		return c.renderStackLive(&stackView{Project: project, Name: name, Gone: true, ListURL: infraURL("/stacks", project, "")})
 	})

@@ -404,10 +404,10 @@ func TestStackLive(t *testing.T) {
 
 	sf.set(func(sf *stackFake) {
 		sf.addEvent("Group", "UPDATE_COMPLETE", "")
-		sf.stack.Status = "UPDATE_COMPLETE"
+		sf.stack.Status = "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
 	})
 	event, data = sseEvent(t, r)
-	if got := eventSeqs(data); event != "update" || len(got) != 4 || got[0] != 4 || !strings.Contains(data, `data-status="UPDATE_COMPLETE"`) {
+	if got := eventSeqs(data); event != "update" || len(got) != 4 || got[0] != 4 || !strings.Contains(data, `data-status="UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"`) {
 		t.Fatalf("second event %q (events %v):\n%s", event, got, data)
 	}
 	sf.set(func(sf *stackFake) {
@@ -426,5 +426,27 @@ func TestStackLive(t *testing.T) {
 	event, data = sseEvent(t, r)
 	if event != "update" || !strings.Contains(data, `id="gone"`) || !strings.Contains(data, `<a href="/stacks">Back to the stacks</a>`) || strings.Contains(data, "<table") {
 		t.Fatalf("after the stack went, event %q:\n%s", event, data)
+	}
+}
+
+// A stack that settles ends its page's stream: the last update, then
+// "end", then nothing (the browser closes it rather than reconnecting).
+func TestStackLiveEndsWhenTheStackSettles(t *testing.T) {
+	sf := newStackFake()
+	sf.stack.Status = "UPDATE_IN_PROGRESS"
+	_, srv := setup(t, Config{Poll: 10 * time.Millisecond}, sf.routes)
+	r := openStream(t, srv.URL+"/stacks/app/live")
+	if event, _ := sseEvent(t, r); event != "update" {
+		t.Fatalf("first event %q", event)
+	}
+	sf.set(func(sf *stackFake) { sf.stack.Status = "UPDATE_COMPLETE" })
+	if event, data := sseEvent(t, r); event != "update" || !strings.Contains(data, `data-status="UPDATE_COMPLETE"`) {
+		t.Fatalf("the settled stack's update %q:\n%s", event, data)
+	}
+	if event, _ := sseEvent(t, r); event != "end" {
+		t.Fatalf("after the stack settled, event %q, want end", event)
+	}
+	if line, err := r.ReadString('\n'); err == nil {
+		t.Errorf("the stream goes on after end: %q", line)
 	}
 }

@@ -116,6 +116,9 @@
   src.searchParams.set("digest", live.dataset.digest || "");
   var source = new EventSource(src.pathname + src.search);
   source.addEventListener("update", function (e) { update(e.data); });
+  // What the page shows has ended (a deployment finished): no more
+  // updates, and no reconnecting.
+  source.addEventListener("end", function () { source.close(); });
   source.addEventListener("signedout", function () {
     source.close();
     location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
