@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/slipway/slipway/auth"
@@ -164,5 +165,22 @@ func TestAudit_FiltersAndPages(t *testing.T) {
 	}
 	if older := list(fmt.Sprintf("actor=reader&before=%d", es[0].ID)); len(older) != 2 || older[0].ID != es[1].ID || older[1].ID != es[2].ID {
 		t.Errorf("a filtered page: %+v, want the last two of %+v", older, es)
+	}
+}
+
+// TestGrants_OnAnApplication: a role on an application is granted by name
+// like one on a repository; an unknown application is not found.
+func TestGrants_OnAnApplication(t *testing.T) {
+	f := newFixture(t)
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/grants",
+		map[string]string{"resource": "app/webapp", "subject": "writer", "role": "admin"}); code != 201 {
+		t.Fatalf("grant on the application: %d %s", code, b)
+	}
+	if g := findGrant(f.grants(t, "admin"), "app/webapp", "writer"); g == nil || g.Role != "admin" {
+		t.Errorf("the application's grant is not listed: %+v", g)
+	}
+	if code, b := f.do(t, "admin", "POST", "/api/v1/projects/default/grants",
+		map[string]string{"resource": "app/nosuch", "subject": "writer", "role": "read"}); code != 404 || !strings.Contains(string(b), "application nosuch") {
+		t.Errorf("grant on a missing application: %d %s", code, b)
 	}
 }

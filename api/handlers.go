@@ -236,8 +236,17 @@ func (s *Server) resolveResource(ctx context.Context, pr *auth.Project, ref stri
 			return auth.Resource{}, err
 		}
 		return pipelineResource(pl), nil
+	case "app", "application":
+		a, err := s.Apps.Get(ctx, pr.ID, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return auth.Resource{}, &notFound{resourceLabel(ref)}
+		}
+		if err != nil {
+			return auth.Resource{}, err
+		}
+		return a.Resource(), nil
 	}
-	return auth.Resource{}, badRequest("unknown resource kind %q: use project, repo or pipeline", kind)
+	return auth.Resource{}, badRequest("unknown resource kind %q: use project, repo, pipeline or app", kind)
 }
 
 // resourceLabel names "KIND/NAME" the way not-found messages do.
@@ -248,6 +257,8 @@ func resourceLabel(ref string) string {
 		return "repository " + name
 	case "pipeline":
 		return "pipeline " + name
+	case "app", "application":
+		return "application " + name
 	}
 	return ref
 }

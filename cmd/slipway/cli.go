@@ -228,7 +228,7 @@ func grantCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "grant KIND/NAME|project USER|team:NAME ROLE",
 		Short: "Give a user or team a role (read, write, approve, admin) on a resource or on the whole project",
-		Example: "  slipway grant repo/web alice write\n  slipway grant project team:ops admin\n" +
+		Example: "  slipway grant repo/web alice write\n  slipway grant project team:ops admin\n  slipway grant app/shop team:web admin\n" +
 			"  slipway grant -p payments repo/api team:reviewers approve",
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
