@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -39,9 +40,7 @@ func TestServer_ServesHTTPSWithTLSFlags(t *testing.T) {
 	s.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	s.start()
 	t.Cleanup(s.stop)
-	if !strings.Contains(s.stdout.String(), "https://") {
-		t.Errorf("server does not announce https:\n%s", s.stdout)
-	}
+	waitLine(t, s.stdout, 10*time.Second, "the server to announce https", regexp.MustCompile(`https://`), 0)
 	// Plain HTTP to the TLS port is refused.
 	if resp, err := http.Get("http://" + s.addr + "/healthz"); err == nil && resp.StatusCode == 200 {
 		t.Fatal("plain HTTP served on the TLS port")

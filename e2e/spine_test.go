@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 type pushEvent struct {
@@ -21,9 +23,9 @@ type pushEvent struct {
 func TestSpine_RepositoriesUsersGitAndRestart(t *testing.T) {
 	s := startServer(t)
 	admin := s.token
-	if !strings.Contains(s.stdout.String(), "admin-token") {
-		t.Errorf("first start does not say where the admin token is:\n%s", s.stdout)
-	}
+	// The server's output reaches the test through a pipe: it may come a
+	// moment after the server answers.
+	waitLine(t, s.stdout, 10*time.Second, "the first start to say where the admin token is", regexp.MustCompile(`admin-token`), 0)
 	if strings.Contains(s.stdout.String()+s.log.String(), admin) {
 		t.Fatal("the admin token appears in the server's output")
 	}
