@@ -57,15 +57,15 @@ func appError(err error, what string) error {
 	return notFoundAs(err, what)
 }
 
-// appFor finds an application and checks the caller may do act to it.
-// Missing and invisible applications give the same answer, as repoFor's
-// repositories do.
+// appFor finds an application's record and checks the caller may do act
+// to it. Missing and invisible applications give the same answer, as
+// repoFor's repositories do.
 func (s *Server) appFor(ctx context.Context, p *auth.Principal, act auth.Action, project, name string) (*auth.Project, *appsvc.App, error) {
 	pr, err := s.project(ctx, project)
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := s.Apps.Get(ctx, pr.ID, name)
+	a, err := s.Apps.Find(ctx, pr.ID, name)
 	if err != nil {
 		return nil, nil, appError(err, "application "+name)
 	}
@@ -144,6 +144,9 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request, p *auth.Princ
 func (s *Server) getApp(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	_, a, err := s.appFor(r.Context(), p, auth.Read, r.PathValue("project"), r.PathValue("name"))
 	if err != nil {
+		return err
+	}
+	if err := s.Apps.Describe(r.Context(), a); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, a)

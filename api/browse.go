@@ -3,11 +3,8 @@ package api
 import (
 	"encoding/base64"
 	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"path"
-	"strconv"
 	"unicode/utf8"
 
 	"github.com/slipway/slipway/auth"
@@ -149,26 +146,12 @@ func (s *Server) rawBlob(w http.ResponseWriter, r *http.Request, rp *repo.Reposi
 	if err != nil {
 		return browseError(err)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("X-Content-Type-Options", "nosniff")
-	disposition := mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(b.Path)})
-	if disposition == "" {
-		disposition = "attachment"
-	}
-	h.Set("Content-Disposition", disposition)
-	// Should a browser open it anyway, it runs nothing.
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	h.Set("Content-Length", strconv.FormatInt(b.Size, 10))
-	h.Set("ETag", `"`+b.ID+`"`)
-	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(w, rc); err != nil && r.Context().Err() == nil {
-		// The status is sent: all that is left is to say so in the log;
-		// the short body tells the client.
-		s.Log.Warn("repository file download cut short", "repository", rp.ID, "path", b.Path, "err", err)
-	}
-	if err := rc.Close(); err != nil {
-		s.Log.Warn("repository file download", "repository", rp.ID, "path", b.Path, "err", err)
-	}
+	w.Header().Set("ETag", `"`+b.ID+`"`)
+	defer func() {
+		if err := rc.Close(); err != nil {
+			s.Log.Warn("repository file download", "repository", rp.ID, "path", b.Path, "err", err)
+		}
+	}()
+	s.sendAttachment(w, r, rc, path.Base(b.Path), "application/octet-stream", b.Size)
 	return nil
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -242,25 +243,29 @@ func (s *Server) buildArtifact(w http.ResponseWriter, r *http.Request, p *auth.P
 		return fmt.Errorf("build %s: open artifact %s: %w", id, name, err)
 	}
 	defer rc.Close()
+	ctype := cmp.Or(mime.TypeByExtension(path.Ext(ref.Name)), "application/octet-stream")
+	w.Header().Set("X-Artifact-Digest", info.Digest)
+	s.sendAttachment(w, r, rc, path.Base(ref.Name), ctype, info.Size)
+	return nil
+}
+
+// sendAttachment answers with body as a download named name: a browser
+// that opens it anyway neither sniffs nor runs it. A body cut short
+// breaks the connection, since the status is sent.
+func (s *Server) sendAttachment(w http.ResponseWriter, r *http.Request, body io.Reader, name, ctype string, size int64) {
 	h := w.Header()
-	ctype := mime.TypeByExtension(path.Ext(ref.Name))
-	if ctype == "" {
-		ctype = "application/octet-stream"
-	}
 	h.Set("Content-Type", ctype)
-	h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(ref.Name)}))
-	h.Set("X-Artifact-Digest", info.Digest)
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(w, rc); err != nil {
-		if ctx.Err() == nil {
-			s.Log.Error("build artifact: send", "build", id, "artifact", name, "err", err)
+	if _, err := io.Copy(w, body); err != nil {
+		if r.Context().Err() == nil {
+			s.Log.Error("download cut short", "path", r.URL.Path, "err", err)
 		}
-		// The status is sent: breaking the connection is the one way left
-		// to tell the client the body is not the artifact.
 		panic(http.ErrAbortHandler)
 	}
-	return nil
 }
 
 // findArtifact is the artifact a download names: by identifier, else the

@@ -28,17 +28,9 @@ type grantView struct {
 // everywhere in the project.
 func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	ctx := r.Context()
-	pr, err := s.project(ctx, r.PathValue("project"))
+	pr, err := s.projectFor(ctx, p, auth.Admin, r.PathValue("project"))
 	if err != nil {
 		return err
-	}
-	ok, err := s.Auth.Can(ctx, p, auth.Admin, auth.ProjectResource(pr.ID))
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return &Error{Status: http.StatusForbidden, Code: "forbidden",
-			Message: "permission denied: only the project's admins and site admins may list its grants"}
 	}
 	gs, err := s.Auth.ProjectGrants(ctx, pr.ID)
 	if err != nil {

@@ -237,7 +237,7 @@ func (s *Server) resolveResource(ctx context.Context, pr *auth.Project, ref stri
 		}
 		return pipelineResource(pl), nil
 	case "app", "application":
-		a, err := s.Apps.Get(ctx, pr.ID, name)
+		a, err := s.Apps.Find(ctx, pr.ID, name)
 		if errors.Is(err, store.ErrNotFound) {
 			return auth.Resource{}, &notFound{resourceLabel(ref)}
 		}

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -29,21 +28,17 @@ func TestSessions_APasswordSetByItsUserSignsInAndTheTokenWorks(t *testing.T) {
 			t.Errorf("sign-in as %v: %d %s", wrong, code, b)
 		}
 	}
-	var s struct {
-		Token, ID, User string
-	}
 	code, b := f.do(t, "anon", "POST", "/api/v1/sessions", map[string]string{"name": "reader", "password": "correct horse"})
 	if code != http.StatusCreated {
 		t.Fatalf("sign-in: %d %s", code, b)
 	}
-	decodeJSON(t, b, &s)
+	s := decodeAs[struct{ Token, ID, User string }](t, b)
 	if s.User != "reader" || !strings.HasPrefix(s.Token, "slw_") || s.ID == "" {
 		t.Fatalf("session: %+v", s)
 	}
 	f.tokens["session"] = s.Token
-	var me struct{ Name string }
 	code, b = f.do(t, "session", "GET", "/api/v1/me", nil)
-	decodeJSON(t, b, &me)
+	me := decodeAs[struct{ Name string }](t, b)
 	if code != http.StatusOK || me.Name != "reader" {
 		t.Errorf("the session's token: %d %s", code, b)
 	}
@@ -63,11 +58,10 @@ func TestPipeline_SaysWhatTheCallerMayDo(t *testing.T) {
 		"writer":   {"read": true, "write": true, "approve": false, "admin": false},
 		"admin":    {"read": true, "write": true, "approve": true, "admin": true},
 	} {
-		var got struct {
-			Permissions map[string]bool `json:"permissions"`
-		}
 		code, b := f.do(t, actor, "GET", "/api/v1/projects/default/pipelines/"+pl, nil)
-		decodeJSON(t, b, &got)
+		got := decodeAs[struct {
+			Permissions map[string]bool `json:"permissions"`
+		}](t, b)
 		if code != http.StatusOK || len(got.Permissions) != 4 {
 			t.Fatalf("%s: %d %s", actor, code, b)
 		}
@@ -76,12 +70,5 @@ func TestPipeline_SaysWhatTheCallerMayDo(t *testing.T) {
 				t.Errorf("%s may %s: %v, want %v", actor, k, got.Permissions[k], v)
 			}
 		}
-	}
-}
-
-func decodeJSON(t *testing.T, b []byte, v any) {
-	t.Helper()
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, b)
 	}
 }

@@ -360,14 +360,20 @@ func (s *Service) app(ctx context.Context, where string, args ...any) (*App, err
 
 // Get returns an application with what its stacks and pipeline say now.
 func (s *Service) Get(ctx context.Context, projectID, name string) (*App, error) {
-	a, err := s.app(ctx, `project_id = ? AND name = ?`, projectID, name)
+	a, err := s.Find(ctx, projectID, name)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.describe(ctx, a); err != nil {
+	if err := s.Describe(ctx, a); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// Find returns an application as recorded, without asking its stacks and
+// pipeline (Describe does): enough to check who may see it.
+func (s *Service) Find(ctx context.Context, projectID, name string) (*App, error) {
+	return s.app(ctx, `project_id = ? AND name = ?`, projectID, name)
 }
 
 // List returns a project's applications, by name, as recorded (without
@@ -424,8 +430,8 @@ func (s *Service) madeBy(ctx context.Context, a *App) (*made, error) {
 	return m, nil
 }
 
-// describe fills in what the stacks and the pipeline say.
-func (s *Service) describe(ctx context.Context, a *App) error {
+// Describe fills in what the stacks and the pipeline say.
+func (s *Service) Describe(ctx context.Context, a *App) error {
 	m, err := s.madeBy(ctx, a)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -453,6 +459,12 @@ func (s *Service) describe(ctx context.Context, a *App) error {
 		stages[i] = st.Name
 	}
 	a.Stages = stages
+	var groups []*fleet.Group
+	if s.cfg.Fleet != nil {
+		if groups, err = s.cfg.Fleet.Groups(ctx, a.ProjectID); err != nil {
+			return err
+		}
+	}
 	for _, e := range environmentStacks(p.Declaration) {
 		env := Environment{Name: strings.TrimPrefix(e.stack, a.Name+"-"), Stack: e.stack, Stage: e.stage, Status: NotCreated}
 		if ex := passed(es, stages, e.stage); ex != nil {
@@ -474,7 +486,7 @@ func (s *Service) describe(ctx context.Context, a *App) error {
 					env.URL = o.Value
 				}
 			}
-			if env.Instances, err = s.instances(ctx, a.ProjectID, name); err != nil {
+			if env.Instances, err = s.instances(ctx, groups, name); err != nil {
 				return err
 			}
 		}
@@ -530,7 +542,7 @@ func passed(es []pipelinesvc.Execution, stages []string, stage string) *pipeline
 // pipeline stack. Deleting one whose creation or deletion is under way
 // is refused; one that failed may be deleted again.
 func (s *Service) Delete(ctx context.Context, projectID, name string) (*App, error) {
-	a, err := s.app(ctx, `project_id = ? AND name = ?`, projectID, name)
+	a, err := s.Find(ctx, projectID, name)
 	if err != nil {
 		return nil, err
 	}
@@ -585,15 +597,9 @@ func nonNilList(l []string) []string {
 	return l
 }
 
-// instances counts the instances of the groups the stack made.
-func (s *Service) instances(ctx context.Context, projectID, stackName string) (*Instances, error) {
-	if s.cfg.Fleet == nil {
-		return nil, nil
-	}
-	groups, err := s.cfg.Fleet.Groups(ctx, projectID)
-	if err != nil {
-		return nil, err
-	}
+// instances counts the instances of the groups (of the project) that the
+// stack made.
+func (s *Service) instances(ctx context.Context, groups []*fleet.Group, stackName string) (*Instances, error) {
 	var out *Instances
 	for _, g := range groups {
 		if g.StackName != stackName {

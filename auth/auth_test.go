@@ -60,17 +60,25 @@ func TestRoles_IncludeTheirActions(t *testing.T) {
 	}
 }
 
+// bootstrapped is the auth service on db after its first start, and the
+// default project.
+func bootstrapped(t *testing.T, db *store.DB) (*auth.Service, *auth.Project) {
+	t.Helper()
+	s := auth.NewService(db)
+	if _, err := s.Bootstrap(context.Background(), filepath.Join(t.TempDir(), "admin-token")); err != nil {
+		t.Fatal(err)
+	}
+	def, err := s.Project(context.Background(), auth.DefaultProject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, def
+}
+
 func TestService_TokensGrantsAndTeams(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		s := auth.NewService(db)
-		if _, err := s.Bootstrap(ctx, filepath.Join(t.TempDir(), "admin-token")); err != nil {
-			t.Fatal(err)
-		}
-		def, err := s.Project(ctx, auth.DefaultProject)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, def := bootstrapped(t, db)
 		alice, err := s.CreateUser(ctx, "alice", "", false)
 		if err != nil {
 			t.Fatal(err)

@@ -3,7 +3,6 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/slipway/slipway/auth"
@@ -14,14 +13,7 @@ import (
 func TestProjectGrants_NamesSubjectsAndStaysInItsProject(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		s := auth.NewService(db)
-		if _, err := s.Bootstrap(ctx, filepath.Join(t.TempDir(), "admin-token")); err != nil {
-			t.Fatal(err)
-		}
-		def, err := s.Project(ctx, auth.DefaultProject)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, def := bootstrapped(t, db)
 		other, err := s.CreateProject(ctx, "other", "")
 		if err != nil {
 			t.Fatal(err)

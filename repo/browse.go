@@ -371,7 +371,6 @@ func (s *Service) Commits(ctx context.Context, rp *Repository, ref, path string,
 		if !ok {
 			continue
 		}
-		c.Message = ""
 		if len(page.Commits) == limit {
 			page.More = true
 			break

@@ -82,26 +82,6 @@ func (e auditRow) Symbol() string {
 	return "✗"
 }
 
-// refusal is the message of an API refusal a section shows in place of
-// its list; other errors (the API down, the session gone) fail the page.
-func refusal(err error) (string, error) {
-	status, msg := apiStatus(err)
-	if status == 0 || status == http.StatusUnauthorized {
-		return "", err
-	}
-	return msg, nil
-}
-
-// formFailed answers a refused form: the API's error with its status,
-// or, for errors that are no refusal, the page's failure.
-func formFailed(err error) (int, string, error) {
-	status, msg := apiStatus(err)
-	if status == 0 || status == http.StatusUnauthorized {
-		return 0, "", err
-	}
-	return status, msg, nil
-}
-
 func (c *Console) renderAdmin(w http.ResponseWriter, r *http.Request, s *session, status int, v *adminView, msg string) {
 	titles := map[string]string{"users": "Users", "teams": "Teams", "roles": "Roles", "audit": "Audit log"}
 	d := &pageData{Title: titles[v.Section] + " · Administration", Nav: "admin", Error: msg, Body: v}
@@ -114,7 +94,7 @@ func (c *Console) renderAdmin(w http.ResponseWriter, r *http.Request, s *session
 // usersAndMe reads the users, and whether the signed-in user is a site
 // admin (who gets the forms that make users and teams).
 func usersAndMe(r *http.Request, s *session) (users []client.User, siteAdmin bool, err error) {
-	me, err := s.api.Me(r.Context())
+	me, err := s.me(r.Context())
 	if err != nil {
 		return nil, false, err
 	}
@@ -132,7 +112,7 @@ func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, s *session, 
 	v := &adminView{Section: "users", Form: form}
 	var err error
 	if v.Users, v.SiteAdmin, err = usersAndMe(r, s); err != nil {
-		if v.Refused, err = refusal(err); err != nil {
+		if _, v.Refused, err = refusal(err); err != nil {
 			return err
 		}
 	}
@@ -144,13 +124,12 @@ func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, s *session, 
 // The password is never shown again, even when the API refuses.
 func (c *Console) adminCreateUser(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	form := adminForm{Name: strings.TrimSpace(r.PostFormValue("name")), SiteAdmin: r.PostFormValue("site_admin") != ""}
 	u, err := s.api.CreateUser(r.Context(), form.Name, r.PostFormValue("password"), form.SiteAdmin)
 	if err != nil {
-		status, msg, err := formFailed(err)
+		status, msg, err := refusal(err)
 		if err != nil {
 			return err
 		}
@@ -171,12 +150,12 @@ func (c *Console) teamsPage(w http.ResponseWriter, r *http.Request, s *session, 
 	var err error
 	// The add-member form offers the users by name.
 	if v.Users, v.SiteAdmin, err = usersAndMe(r, s); err != nil {
-		if _, err = refusal(err); err != nil {
+		if _, _, err = refusal(err); err != nil {
 			return err
 		}
 	}
 	if v.Teams, err = s.api.ListTeams(r.Context()); err != nil {
-		if v.Refused, err = refusal(err); err != nil {
+		if _, v.Refused, err = refusal(err); err != nil {
 			return err
 		}
 	}
@@ -186,12 +165,11 @@ func (c *Console) teamsPage(w http.ResponseWriter, r *http.Request, s *session, 
 
 func (c *Console) adminCreateTeam(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	if _, err := s.api.CreateTeam(r.Context(), name); err != nil {
-		status, msg, err := formFailed(err)
+		status, msg, err := refusal(err)
 		if err != nil {
 			return err
 		}
@@ -205,12 +183,11 @@ func (c *Console) adminCreateTeam(w http.ResponseWriter, r *http.Request, s *ses
 
 func (c *Console) adminAddMember(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	form := adminForm{Team: r.PostFormValue("team"), User: strings.TrimSpace(r.PostFormValue("user"))}
 	if err := s.api.AddMember(r.Context(), form.Team, form.User); err != nil {
-		status, msg, err := formFailed(err)
+		status, msg, err := refusal(err)
 		if err != nil {
 			return err
 		}
@@ -245,7 +222,7 @@ func (c *Console) rolesPage(w http.ResponseWriter, r *http.Request, s *session, 
 		return err
 	}
 	if v.Grants, err = s.api.ListGrants(ctx, v.Project); err != nil {
-		if v.Refused, err = refusal(err); err != nil {
+		if _, v.Refused, err = refusal(err); err != nil {
 			return err
 		}
 	}
@@ -255,8 +232,7 @@ func (c *Console) rolesPage(w http.ResponseWriter, r *http.Request, s *session, 
 
 func (c *Console) adminGrant(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	project := projectOf(r)
 	form := adminForm{Subject: strings.TrimSpace(r.PostFormValue("subject")),
@@ -265,7 +241,7 @@ func (c *Console) adminGrant(w http.ResponseWriter, r *http.Request, s *session)
 		form.Resource = "project"
 	}
 	if _, err := s.api.Grant(r.Context(), project, form.Resource, form.Subject, form.Role); err != nil {
-		status, msg, err := formFailed(err)
+		status, msg, err := refusal(err)
 		if err != nil {
 			return err
 		}
@@ -279,12 +255,11 @@ func (c *Console) adminGrant(w http.ResponseWriter, r *http.Request, s *session)
 
 func (c *Console) adminRevoke(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	project, id := projectOf(r), r.PathValue("id")
 	if err := s.api.RevokeGrant(r.Context(), project, id); err != nil {
-		status, msg, err := formFailed(err)
+		status, msg, err := refusal(err)
 		if err != nil {
 			return err
 		}
@@ -313,7 +288,7 @@ func (c *Console) adminAudit(w http.ResponseWriter, r *http.Request, s *session)
 	if status == http.StatusOK {
 		es, err := s.api.AuditLog(r.Context(), client.AuditQuery{Limit: auditPage + 1, Before: v.Before, Actor: v.Actor, Action: v.Action})
 		if err != nil {
-			if v.Refused, err = refusal(err); err != nil {
+			if _, v.Refused, err = refusal(err); err != nil {
 				return err
 			}
 		}

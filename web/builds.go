@@ -2,12 +2,10 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
-	"fmt"
 	"html/template"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -39,20 +37,6 @@ func (c *Console) buildRoutes(mux *http.ServeMux) {
 // project when it is not the default one.
 func buildPageURL(id, project, suffix string) string {
 	return withProject("/builds/"+url.PathEscape(id)+suffix, project)
-}
-
-// buildSpan is how long something took from start to end, "running" while
-// it has no end and running says it goes on.
-func buildSpan(start, end time.Time, running bool) string {
-	switch {
-	case start.IsZero():
-		return ""
-	case end.IsZero() && running:
-		return "running"
-	case end.IsZero():
-		return ""
-	}
-	return formatDuration(end.Sub(start))
 }
 
 type buildPhaseRow struct {
@@ -126,10 +110,10 @@ func (v *buildView) StreamURL() string {
 
 func newBuildSummary(b *client.Build) buildSummary {
 	running := b.Status == buildRunning
-	sum := buildSummary{Build: b, Status: newBadge(b.Status), Duration: buildSpan(b.StartedAt, b.EndedAt, running)}
+	sum := buildSummary{Build: b, Status: newBadge(b.Status), Duration: span(b.StartedAt, b.EndedAt, running)}
 	for _, p := range b.Phases {
 		sum.Phases = append(sum.Phases, buildPhaseRow{Name: p.Name, Status: newBadge(p.Status), Start: p.Start,
-			Duration: buildSpan(p.Start, p.End, p.Status == buildRunning || (p.Status == "" && running)), Context: p.Context})
+			Duration: span(p.Start, p.End, p.Status == buildRunning || (p.Status == "" && running)), Context: p.Context})
 	}
 	return sum
 }
@@ -269,9 +253,9 @@ func (c *Console) buildPage(w http.ResponseWriter, r *http.Request, s *session) 
 			key = a.Name
 		}
 		v.Artifacts = append(v.Artifacts, buildArtifactRow{BuildArtifact: a, URL: buildPageURL(id, project, "/artifacts/"+url.PathEscape(key)),
-			Size: buildSize(a.Size)})
+			Size: byteSize(a.Size)})
 	}
-	sum, err := c.buildFragment("build-summary", &v.buildSummary)
+	sum, err := c.fragment("build", "build-summary", &v.buildSummary)
 	if err != nil {
 		return err
 	}
@@ -279,20 +263,6 @@ func (c *Console) buildPage(w http.ResponseWriter, r *http.Request, s *session) 
 	title := b.BuildProject + " #" + strconv.FormatInt(b.Number, 10)
 	c.render(w, r, s, http.StatusOK, "build", &pageData{Title: "Build " + title, Project: project, Scripts: []string{"builds.js"}, Body: v})
 	return nil
-}
-
-// buildSize is a size in bytes for people.
-func buildSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // buildLines is one "lines" event of the live stream: the HTML of the new
@@ -358,7 +328,7 @@ func (c *Console) buildLive(w http.ResponseWriter, r *http.Request, s *session) 
 		}
 		if err == nil {
 			if len(l.lines) > 0 {
-				html, err := c.buildFragment("build-lines", l.lines)
+				html, err := c.fragment("build", "build-lines", l.lines)
 				if err != nil {
 					return err
 				}
@@ -369,7 +339,7 @@ func (c *Console) buildLive(w http.ResponseWriter, r *http.Request, s *session) 
 				l.lines = l.lines[:0]
 			}
 			sum := newBuildSummary(b)
-			html, err := c.buildFragment("build-summary", &sum)
+			html, err := c.fragment("build", "build-summary", &sum)
 			if err != nil {
 				return err
 			}
@@ -442,44 +412,10 @@ func (c *Console) buildArtifact(w http.ResponseWriter, r *http.Request, s *sessi
 		return err
 	}
 	defer d.Body.Close()
-	h := w.Header()
-	ctype := d.ContentType
-	if ctype == "" {
-		ctype = "application/octet-stream"
-	}
-	h.Set("Content-Type", ctype)
-	h.Set("Content-Disposition", buildAttachment(d.Name))
+	extra := http.Header{}
 	if d.Digest != "" {
-		h.Set("X-Artifact-Digest", d.Digest)
+		extra.Set("X-Artifact-Digest", d.Digest)
 	}
-	if d.Size >= 0 {
-		h.Set("Content-Length", strconv.FormatInt(d.Size, 10))
-	}
-	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(w, d.Body); err != nil {
-		if ctx.Err() == nil {
-			c.log.Warn("web: stream a build artifact", "build", id, "artifact", name, "err", err)
-		}
-		// The status is sent: a broken connection tells the browser the
-		// download failed.
-		panic(http.ErrAbortHandler)
-	}
+	c.download(w, r, d.Body, d.Name, cmp.Or(d.ContentType, "application/octet-stream"), d.Size, extra)
 	return nil
-}
-
-// buildAttachment is the Content-Disposition of a download named name.
-func buildAttachment(name string) string {
-	if v := mime.FormatMediaType("attachment", map[string]string{"filename": name}); v != "" {
-		return v
-	}
-	return "attachment"
-}
-
-// buildFragment renders one of build.html's templates.
-func (c *Console) buildFragment(name string, v any) (string, error) {
-	var buf bytes.Buffer
-	if err := c.pages["build"].ExecuteTemplate(&buf, name, v); err != nil {
-		return "", fmt.Errorf("render %s: %w", name, err)
-	}
-	return buf.String(), nil
 }

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -288,19 +286,10 @@ func TestBuildLive(t *testing.T) {
 		t.Error("the running phase is not shown running")
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+src, nil)
-	req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenID + "." + tokenSecret})
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, r := openStreamResp(t, srv.URL+src)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("stream: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	r := bufio.NewReader(resp.Body)
 	event, data := sseEvent(t, r)
 	if event != "summary" || !strings.Contains(data, `data-status="IN_PROGRESS"`) {
 		t.Fatalf("first event %q:\n%s", event, data)

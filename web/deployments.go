@@ -98,7 +98,7 @@ func (c *Console) deployView(ctx context.Context, s *session, project, id string
 		return nil, err
 	}
 	running := !d.Done()
-	v := &deployView{D: d, Project: project, Badge: newBadge(d.Status), Duration: buildSpan(d.StartedAt, d.EndedAt, running)}
+	v := &deployView{D: d, Project: project, Badge: newBadge(d.Status), Duration: span(d.StartedAt, d.EndedAt, running)}
 	if rb := d.Rollback.RollbackTriggeringDeploymentID; rb != "" {
 		v.RollbackOf = deployPageURL(rb, project, "")
 	}
@@ -107,7 +107,7 @@ func (c *Console) deployView(ctx context.Context, s *session, project, id string
 	}
 	for _, t := range targets {
 		row := deployInstanceRow{ID: t.InstanceID, URL: instanceURL(t.InstanceID, project), Badge: newBadge(t.Status),
-			Duration: buildSpan(t.StartedAt, t.EndedAt, t.Status == "InProgress")}
+			Duration: span(t.StartedAt, t.EndedAt, t.Status == "InProgress")}
 		output, complete, err := c.deployOutput(ctx, s, project, id, t.InstanceID)
 		switch st, _ := apiStatus(err); {
 		case err == nil:
@@ -121,7 +121,7 @@ func (c *Console) deployView(ctx context.Context, s *session, project, id string
 			row.OutputNote = "The hook output cannot be read now."
 		}
 		for _, e := range t.Events {
-			er := deployEventRow{LifecycleEvent: e, Badge: newBadge(e.Status), Duration: buildSpan(e.StartedAt, e.EndedAt, e.Status == "InProgress")}
+			er := deployEventRow{LifecycleEvent: e, Badge: newBadge(e.Status), Duration: span(e.StartedAt, e.EndedAt, e.Status == "InProgress")}
 			er.Output, er.OutputCut = deployRender(output[e.Name])
 			delete(output, e.Name)
 			row.Events = append(row.Events, er)
@@ -192,21 +192,13 @@ func deployRender(text string) (template.HTML, bool) {
 	return template.HTML(b.String()), cut
 }
 
-func (c *Console) deployFragment(name string, v *deployView) (string, error) {
-	var b strings.Builder
-	if err := c.pages["deployment"].ExecuteTemplate(&b, name, v); err != nil {
-		return "", err
-	}
-	return b.String(), nil
-}
-
 func (c *Console) deploymentPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	project, id := projectOf(r), r.PathValue("id")
 	v, err := c.deployView(r.Context(), s, project, id)
 	if err != nil {
 		return err
 	}
-	html, err := c.deployFragment("deployment-live", v)
+	html, err := c.fragment("deployment", "deployment-live", v)
 	if err != nil {
 		return err
 	}
@@ -224,13 +216,13 @@ func (c *Console) deploymentLive(w http.ResponseWriter, r *http.Request, s *sess
 		if err != nil {
 			return "", err
 		}
-		html, err := c.deployFragment("deployment-live", v)
+		html, err := c.fragment("deployment", "deployment-live", v)
 		if err == nil && v.D.Done() {
 			err = errLiveDone
 		}
 		return html, err
 	}, func() (string, error) {
-		return c.deployFragment("deployment-live", &deployView{Gone: true, D: &client.Deployment{ID: id}, Project: project})
+		return c.fragment("deployment", "deployment-live", &deployView{Gone: true, D: &client.Deployment{ID: id}, Project: project})
 	})
 }
 

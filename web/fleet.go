@@ -99,15 +99,6 @@ func (c *Console) fleetView(ctx context.Context, s *session, project string) (*f
 	return v, nil
 }
 
-// infraFragment renders a page's live fragment, the template tmpl of page.
-func (c *Console) infraFragment(page, tmpl string, v any) (string, error) {
-	var buf bytes.Buffer
-	if err := c.pages[page].ExecuteTemplate(&buf, tmpl, v); err != nil {
-		return "", fmt.Errorf("render %s: %w", tmpl, err)
-	}
-	return buf.String(), nil
-}
-
 // fleet is the fleet page: the project's instance groups and their
 // instances, kept up to date live.
 func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -116,7 +107,7 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) erro
 	if err != nil {
 		return err
 	}
-	html, err := c.infraFragment("fleet", "fleet-live", v)
+	html, err := c.fragment("fleet", "fleet-live", v)
 	if err != nil {
 		return err
 	}
@@ -133,7 +124,7 @@ func (c *Console) fleetLive(w http.ResponseWriter, r *http.Request, s *session) 
 		if err != nil {
 			return "", err
 		}
-		return c.infraFragment("fleet", "fleet-live", v)
+		return c.fragment("fleet", "fleet-live", v)
 	}, nil)
 }
 
@@ -161,8 +152,8 @@ func (c *Console) fleetInstance(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	var out bytes.Buffer
 	if err := s.api.InstanceConsole(ctx, project, in.ID, &out); err != nil {
-		status, msg := apiStatus(err)
-		if status == 0 || status == http.StatusUnauthorized {
+		status, msg, err := refusal(err)
+		if err != nil {
 			return err
 		}
 		// A terminated instance's log is gone: the page still shows the
@@ -338,7 +329,7 @@ func (c *Console) loadBalancers(w http.ResponseWriter, r *http.Request, s *sessi
 	if err != nil {
 		return err
 	}
-	html, err := c.infraFragment("loadbalancers", "lb-live", v)
+	html, err := c.fragment("loadbalancers", "lb-live", v)
 	if err != nil {
 		return err
 	}
@@ -354,6 +345,6 @@ func (c *Console) loadBalancersLive(w http.ResponseWriter, r *http.Request, s *s
 		if err != nil {
 			return "", err
 		}
-		return c.infraFragment("loadbalancers", "lb-live", v)
+		return c.fragment("loadbalancers", "lb-live", v)
 	}, nil)
 }

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"bufio"
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -202,16 +200,7 @@ func TestLoadBalancersPage(t *testing.T) {
 	}
 
 	// The page's live stream sends the same fragment.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/load-balancers/live", nil)
-	req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenID + "." + tokenSecret})
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	event, data := sseEvent(t, bufio.NewReader(resp.Body))
+	event, data := sseEvent(t, openStream(t, srv.URL+"/load-balancers/live"))
 	if event != "update" || !strings.Contains(body, data) || !strings.Contains(data, `data-target="i-0b" data-port="8080" data-state="unhealthy"`) {
 		t.Errorf("live event %q is not the page's fragment:\n%s", event, data)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -23,9 +24,15 @@ func (c *Console) liveHTML(ctx context.Context, s *session, project, name string
 }
 
 func (c *Console) renderLive(v *appView) (string, error) {
+	return c.fragment("app", "live", v)
+}
+
+// fragment renders the template tmpl of a page alone: the live part of a
+// page, for the page and for its stream.
+func (c *Console) fragment(page, tmpl string, v any) (string, error) {
 	var buf bytes.Buffer
-	if err := c.pages["app"].ExecuteTemplate(&buf, "live", v); err != nil {
-		return "", err
+	if err := c.pages[page].ExecuteTemplate(&buf, tmpl, v); err != nil {
+		return "", fmt.Errorf("render %s of %s: %w", tmpl, page, err)
 	}
 	return buf.String(), nil
 }

@@ -121,8 +121,7 @@ func (c *Console) renderNewApp(w http.ResponseWriter, r *http.Request, s *sessio
 // with the API's message and what was typed.
 func (c *Console) createApp(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	v, err := c.newAppForm(r, s, r.PostForm)
 	if err != nil {
@@ -150,8 +149,8 @@ func (c *Console) createApp(w http.ResponseWriter, r *http.Request, s *session) 
 	}
 	a, err := s.api.CreateApp(r.Context(), v.Project, in)
 	if err != nil {
-		status, msg := apiStatus(err)
-		if status == 0 || status == http.StatusUnauthorized {
+		status, msg, err := refusal(err)
+		if err != nil {
 			return err
 		}
 		c.log.Info("web: application creation refused", "project", v.Project, "app", in.Name, "status", status, "err", msg)

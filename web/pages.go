@@ -158,8 +158,7 @@ func (c *Console) renderApp(w http.ResponseWriter, r *http.Request, s *session, 
 // the user may; its refusal shows on the application's page.
 func (c *Console) decide(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	ctx := r.Context()
 	project, name := projectOf(r), r.PathValue("name")
@@ -172,8 +171,7 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, s *session) err
 		if a.Pipeline == "" {
 			status, msg = http.StatusConflict, "The application has no pipeline yet."
 		} else if _, err := s.api.DecideApproval(ctx, project, a.Pipeline, d); err != nil {
-			status, msg = apiStatus(err)
-			if status == 0 || status == http.StatusUnauthorized {
+			if status, msg, err = refusal(err); err != nil {
 				return err
 			}
 			c.log.Info("web: approval refused", "project", project, "app", name, "status", status, "err", msg)
@@ -247,8 +245,7 @@ func (c *Console) tokensPage(w http.ResponseWriter, r *http.Request, s *session,
 // createToken makes an API token and shows its secret once.
 func (c *Console) createToken(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	if name == "" {
@@ -256,8 +253,8 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request, s *session
 	}
 	t, err := s.api.CreateToken(r.Context(), "", name)
 	if err != nil {
-		status, msg := apiStatus(err)
-		if status == 0 || status == http.StatusUnauthorized {
+		status, msg, err := refusal(err)
+		if err != nil {
 			return err
 		}
 		return c.tokensPage(w, r, s, status, nil, msg)
@@ -271,8 +268,8 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request, s *session
 func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
 	if err := s.api.RevokeToken(r.Context(), "", id); err != nil {
-		status, msg := apiStatus(err)
-		if status == 0 || status == http.StatusUnauthorized {
+		status, msg, err := refusal(err)
+		if err != nil {
 			return err
 		}
 		return c.tokensPage(w, r, s, status, nil, msg)

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"html/template"
 	"net/http"
@@ -66,12 +65,7 @@ type historyRow struct {
 func newHistoryRow(e *client.PipelineExecution, pipeline, project string) historyRow {
 	row := historyRow{ID: e.ID, URL: executionURL(pipeline, e.ID, project), Status: e.Status, Reason: e.Reason,
 		Trigger: triggerWords(e.Trigger.Type), By: e.Trigger.By, Commit: execCommit(e), Started: e.StartedAt}
-	switch {
-	case !e.EndedAt.IsZero():
-		row.Duration = formatDuration(e.EndedAt.Sub(e.StartedAt))
-	case e.Status == "InProgress" || e.Status == "Stopping":
-		row.Duration = "running"
-	}
+	row.Duration = span(e.StartedAt, e.EndedAt, e.Status == "InProgress" || e.Status == "Stopping")
 	return row
 }
 
@@ -119,10 +113,9 @@ type pipelineView struct {
 	Pipeline *client.Pipeline
 	Live     *pipelineLive
 	CanWrite bool
-	// URL is the page without filter; FilterURL where the history's
-	// filter goes (the project is a field of the form); LiveURL its live
-	// stream; ReleaseURL where "Release change" posts.
-	URL        string
+	// FilterURL is where the history's filter goes (the project is a
+	// field of the form); LiveURL the live stream; ReleaseURL where
+	// "Release change" posts.
 	FilterURL  string
 	LiveURL    string
 	ReleaseURL string
@@ -202,14 +195,6 @@ func (c *Console) pipelineLiveView(ctx context.Context, s *session, project stri
 	return v, nil
 }
 
-func (c *Console) renderFragment(page, name string, v any) (string, error) {
-	var buf bytes.Buffer
-	if err := c.pages[page].ExecuteTemplate(&buf, name, v); err != nil {
-		return "", err
-	}
-	return buf.String(), nil
-}
-
 // pipelineView reads a pipeline's page: the pipeline, a page of its
 // history and its live part. A history filter the API refuses (a status
 // it does not know, a cursor of another pipeline) comes back as msg.
@@ -219,7 +204,7 @@ func (c *Console) pipelineView(ctx context.Context, s *session, project, name, s
 		return nil, "", err
 	}
 	v = &pipelineView{Project: project, Name: p.Name, Pipeline: p, CanWrite: p.Permissions["write"],
-		URL: pipelineURL(p.Name, project, ""), FilterURL: "/pipelines/" + url.PathEscape(p.Name) + "#history-title", LiveURL: pipelineURL(p.Name, project, "/live"), ReleaseURL: pipelineURL(p.Name, "", "/executions"),
+		FilterURL: "/pipelines/" + url.PathEscape(p.Name) + "#history-title", LiveURL: pipelineURL(p.Name, project, "/live"), ReleaseURL: pipelineURL(p.Name, "", "/executions"),
 		Statuses: executionStatuses(), Status: status}
 	// One more than a page says whether there is an older page.
 	hist, err := s.api.PipelineExecutions(ctx, project, p.Name, client.ExecutionListOptions{Limit: historyPage + 1, Status: status, Before: before})
@@ -272,7 +257,7 @@ func (c *Console) renderPipeline(w http.ResponseWriter, r *http.Request, s *sess
 	if keep != nil {
 		keep(v.Live)
 	}
-	html, err := c.renderFragment("pipeline", "pipeline-live", v.Live)
+	html, err := c.fragment("pipeline", "pipeline-live", v.Live)
 	if err != nil {
 		return err
 	}
@@ -293,31 +278,22 @@ func (c *Console) pipelineLiveStream(w http.ResponseWriter, r *http.Request, s *
 		if err != nil {
 			return "", err
 		}
-		return c.renderFragment("pipeline", "pipeline-live", v)
+		return c.fragment("pipeline", "pipeline-live", v)
 	}, func() (string, error) {
-		return c.renderFragment("pipeline", "pipeline-live", &pipelineLive{Gone: true})
+		return c.fragment("pipeline", "pipeline-live", &pipelineLive{Gone: true})
 	})
-}
-
-// refused says whether an API error is one to show on the page (a refusal
-// with a message) rather than to fail the request with (the API down, the
-// session's token refused).
-func refused(err error) (int, string, bool) {
-	status, msg := apiStatus(err)
-	return status, msg, status != 0 && status != http.StatusUnauthorized
 }
 
 // releaseChange starts an execution by hand and shows it.
 func (c *Console) releaseChange(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	project, name := projectOf(r), r.PathValue("name")
 	e, err := s.api.StartPipeline(r.Context(), project, name)
 	if err != nil {
-		status, msg, ok := refused(err)
-		if !ok {
+		status, msg, err := refusal(err)
+		if err != nil {
 			return err
 		}
 		c.log.Info("web: release refused", "project", project, "pipeline", name, "status", status, "err", msg)
@@ -332,8 +308,7 @@ func (c *Console) releaseChange(w http.ResponseWriter, r *http.Request, s *sessi
 // transition.
 func (c *Console) setTransition(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	project, name := projectOf(r), r.PathValue("name")
 	stage, reason := r.PostFormValue("stage"), strings.TrimSpace(r.PostFormValue("reason"))
@@ -351,8 +326,8 @@ func (c *Console) setTransition(w http.ResponseWriter, r *http.Request, s *sessi
 		return c.renderPipeline(w, r, s, http.StatusBadRequest, "Choose Enable or Disable.", "", "", nil)
 	}
 	if err != nil {
-		status, msg, ok := refused(err)
-		if !ok {
+		status, msg, err := refusal(err)
+		if err != nil {
 			return err
 		}
 		c.log.Info("web: transition change refused", "project", project, "pipeline", name, "stage", stage, "status", status, "err", msg)
@@ -368,8 +343,7 @@ func (c *Console) setTransition(w http.ResponseWriter, r *http.Request, s *sessi
 // decides whether the user may.
 func (c *Console) decidePipeline(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	project, name := projectOf(r), r.PathValue("name")
 	d, status, msg := approvalForm(r)
@@ -385,8 +359,7 @@ func (c *Console) decidePipeline(w http.ResponseWriter, r *http.Request, s *sess
 			http.Redirect(w, r, back, http.StatusSeeOther)
 			return nil
 		}
-		var ok bool
-		if status, msg, ok = refused(err); !ok {
+		if status, msg, err = refusal(err); err != nil {
 			return err
 		}
 		c.log.Info("web: approval refused", "project", project, "pipeline", name, "status", status, "err", msg)
@@ -405,9 +378,6 @@ type attemptView struct {
 	Link     *linkView
 }
 
-// Label is the attempt's status word.
-func (a attemptView) Label() string { return a.Status }
-
 // execStageView is a stage of an execution's page with every attempt of
 // its actions.
 type execStageView struct {
@@ -419,13 +389,8 @@ type execStageView struct {
 	CanRetry bool
 }
 
-// Label is the stage's status word.
-func (st execStageView) Label() string {
-	if st.Status == statusNotRun {
-		return "Not run"
-	}
-	return st.Status
-}
+// Label is the status word shown.
+func (st execStageView) Label() string { return statusLabel(st.Status) }
 
 // executionLive is the live part of an execution's page.
 type executionLive struct {
@@ -485,9 +450,7 @@ func (c *Console) executionLiveView(ctx context.Context, s *session, project, na
 	v := &executionLive{Project: project, Pipeline: p.Name, Exec: exec, Commit: execCommit(exec), Trigger: triggerWords(exec.Trigger.Type),
 		CanWrite: p.Permissions["write"], RetryURL: executionURL(p.Name, exec.ID, "") + "/retry", StopURL: executionURL(p.Name, exec.ID, "") + "/stop"}
 	v.CanStop = exec.Status == "InProgress" || exec.Status == "Stopping"
-	if !exec.EndedAt.IsZero() {
-		v.Duration = formatDuration(exec.EndedAt.Sub(exec.StartedAt))
-	}
+	v.Duration = span(exec.StartedAt, exec.EndedAt, false)
 	// The stages in the declaration's order, then any the execution ran
 	// that the pipeline no longer declares.
 	decl := c.readDeclaration(project, p)
@@ -500,7 +463,7 @@ func (c *Console) executionLiveView(ctx context.Context, s *session, project, na
 		if !slices.Contains(order, a.Stage) {
 			order = append(order, a.Stage)
 		}
-		byStage[a.Stage] = append(byStage[a.Stage], attemptView{ActionExecution: a, Duration: duration(a), Link: targetLink(a.Target, project)})
+		byStage[a.Stage] = append(byStage[a.Stage], attemptView{ActionExecution: a, Duration: actionSpan(a), Link: targetLink(a.Target, project)})
 	}
 	latest := latestAttempts(exec)
 	for _, name := range order {
@@ -552,7 +515,7 @@ func (c *Console) renderExecution(w http.ResponseWriter, r *http.Request, s *ses
 	if keep != nil {
 		keep(live.Approval)
 	}
-	html, err := c.renderFragment("execution", "execution-live", live)
+	html, err := c.fragment("execution", "execution-live", live)
 	if err != nil {
 		return err
 	}
@@ -571,17 +534,21 @@ func (c *Console) executionLiveStream(w http.ResponseWriter, r *http.Request, s 
 		if err != nil {
 			return "", err
 		}
-		return c.renderFragment("execution", "execution-live", v)
+		html, err := c.fragment("execution", "execution-live", v)
+		if err == nil && !v.CanStop {
+			// Ended: a retry starts from a form, whose answer is a new page.
+			err = errLiveDone
+		}
+		return html, err
 	}, func() (string, error) {
-		return c.renderFragment("execution", "execution-live", &executionLive{Gone: true, Pipeline: name, Project: project})
+		return c.fragment("execution", "execution-live", &executionLive{Gone: true, Pipeline: name, Project: project})
 	})
 }
 
 // retryStage runs an execution's failed stage again.
 func (c *Console) retryStage(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	project, name, id := projectOf(r), r.PathValue("name"), r.PathValue("id")
 	stage, mode := r.PostFormValue("stage"), r.PostFormValue("mode")
@@ -592,8 +559,8 @@ func (c *Console) retryStage(w http.ResponseWriter, r *http.Request, s *session)
 		return c.renderExecution(w, r, s, http.StatusBadRequest, "The stage to retry is missing.", id, nil)
 	}
 	if _, err := s.api.RetryStage(r.Context(), project, id, stage, mode); err != nil {
-		status, msg, ok := refused(err)
-		if !ok {
+		status, msg, err := refusal(err)
+		if err != nil {
 			return err
 		}
 		c.log.Info("web: retry refused", "project", project, "pipeline", name, "execution", id, "status", status, "err", msg)
@@ -607,14 +574,13 @@ func (c *Console) retryStage(w http.ResponseWriter, r *http.Request, s *session)
 // stopExecution stops an execution, or abandons its running actions.
 func (c *Console) stopExecution(w http.ResponseWriter, r *http.Request, s *session) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	project, name, id := projectOf(r), r.PathValue("name"), r.PathValue("id")
 	abandon, reason := r.PostFormValue("abandon") == "true", strings.TrimSpace(r.PostFormValue("reason"))
 	if _, err := s.api.StopPipelineExecution(r.Context(), project, id, abandon, reason); err != nil {
-		status, msg, ok := refused(err)
-		if !ok {
+		status, msg, err := refusal(err)
+		if err != nil {
 			return err
 		}
 		c.log.Info("web: stop refused", "project", project, "pipeline", name, "execution", id, "status", status, "err", msg)

@@ -175,15 +175,6 @@ func (a *shipAPI) postCount() int {
 	return len(a.posts)
 }
 
-func mustContain(t *testing.T, what, body string, wants ...string) {
-	t.Helper()
-	for _, want := range wants {
-		if !strings.Contains(body, want) {
-			t.Errorf("%s lacks %s", what, want)
-		}
-	}
-}
-
 func TestPipelinePage_PictureTransitionsAndFirstPageOfHistory(t *testing.T) {
 	ship := newShipAPI()
 	_, srv := setup(t, Config{}, ship.routes)

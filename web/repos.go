@@ -1,10 +1,8 @@
 package web
 
 import (
+	"cmp"
 	"context"
-	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"path"
@@ -139,8 +137,6 @@ type repoHeadView struct {
 	FormAction string
 	Hidden     []repoHidden
 	Refs       []repoRefOption
-	// Empty says the repository has no branches.
-	Empty bool
 }
 
 type repoHidden struct{ Name, Value string }
@@ -192,7 +188,7 @@ func (c *Console) repoFrame(ctx context.Context, s *session, project, name, ref,
 	f := &repoFrame{Name: rp.Name, Project: project, CloneURL: rp.CloneURL, Ref: ref, RefLabel: ref}
 	h := &repoHeadView{Name: rp.Name, Project: project, Description: rp.Description, CloneURL: rp.CloneURL, Tab: tab,
 		CodeURL: repoHref(project, name, "", "ref", ref), CommitsURL: repoHref(project, name, "/commits", "ref", ref),
-		FormAction: "/repos/" + url.PathEscape(name) + formPath, Empty: len(branches) == 0}
+		FormAction: "/repos/" + url.PathEscape(name) + formPath}
 	if project != defaultProject {
 		h.Hidden = append(h.Hidden, repoHidden{"project", project})
 	}
@@ -255,7 +251,7 @@ func repoEntries(project, name, ref string, entries []client.RepoTreeEntry) []re
 		case e.Type == client.RepoCommitType:
 			row.Kind = "submodule"
 		default:
-			row.Kind, row.URL, row.Size = "file", repoHref(project, name, "/blob", "ref", ref, "path", e.Path), repoSize(e.Size)
+			row.Kind, row.URL, row.Size = "file", repoHref(project, name, "/blob", "ref", ref, "path", e.Path), byteSize(e.Size)
 			if e.Mode == "120000" {
 				row.Kind = "link"
 			}
@@ -264,19 +260,6 @@ func repoEntries(project, name, ref string, entries []client.RepoTreeEntry) []re
 		rows = append(rows, row)
 	}
 	return rows
-}
-
-// repoSize is a size in bytes as people read it.
-func repoSize(n int64) string {
-	switch {
-	case n < 1024:
-		return strconv.FormatInt(n, 10) + " B"
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
 
 // repoCommitRow is a commit of a listing.
@@ -455,7 +438,7 @@ func (c *Console) repoBlob(w http.ResponseWriter, r *http.Request, s *session) e
 	if err != nil {
 		return err
 	}
-	v := &repoBlobView{repoFrame: f, Path: b.Path, Crumbs: repoCrumbs(project, name, ref, b.Path), Size: repoSize(b.Size),
+	v := &repoBlobView{repoFrame: f, Path: b.Path, Crumbs: repoCrumbs(project, name, ref, b.Path), Size: byteSize(b.Size),
 		Binary: b.Binary, Truncated: b.Truncated, Commit: b.Commit,
 		RawURL:     repoHref(project, name, "/raw", "ref", ref, "path", b.Path),
 		HistoryURL: repoHref(project, name, "/commits", "ref", ref, "path", b.Path)}
@@ -481,24 +464,7 @@ func (c *Console) repoRaw(w http.ResponseWriter, r *http.Request, s *session) er
 		return err
 	}
 	defer file.Body.Close()
-	fname := file.Name
-	if fname == "" {
-		fname = path.Base(p)
-	}
-	disposition := mime.FormatMediaType("attachment", map[string]string{"filename": fname})
-	if disposition == "" {
-		disposition = "attachment"
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Content-Disposition", disposition)
-	if file.Size >= 0 {
-		h.Set("Content-Length", strconv.FormatInt(file.Size, 10))
-	}
-	if _, err := io.Copy(w, file.Body); err != nil && r.Context().Err() == nil {
-		// The answer has begun: the short body is all the browser learns.
-		c.log.Warn("web: file download cut short", "project", project, "repo", name, "path", p, "err", err)
-	}
+	c.download(w, r, file.Body, cmp.Or(file.Name, path.Base(p)), "application/octet-stream", file.Size, nil)
 	return nil
 }
 

@@ -205,28 +205,10 @@ func repoGet(t *testing.T, u string, want int) (*http.Response, string) {
 	return resp, body
 }
 
-func repoMustContain(t *testing.T, page, body string, wants ...string) {
-	t.Helper()
-	for _, w := range wants {
-		if !strings.Contains(body, w) {
-			t.Errorf("%s lacks %s", page, w)
-		}
-	}
-}
-
-func repoMustNotContain(t *testing.T, page, body string, bad ...string) {
-	t.Helper()
-	for _, b := range bad {
-		if strings.Contains(body, b) {
-			t.Errorf("%s holds %s", page, b)
-		}
-	}
-}
-
 func TestRepos_ListShowsDefaultBranchCloneURLAndLastPush(t *testing.T) {
 	_, srv := repoSetup(t)
 	_, body := repoGet(t, srv+"/repos", 200)
-	repoMustContain(t, "/repos", body,
+	mustContain(t, "/repos", body,
 		`<a href="/repos" aria-current="page">Repositories</a>`,
 		`<tr data-repo="site">`, `<a href="/repos/site">site</a>`,
 		`<td data-default-branch="main">main</td>`,
@@ -239,13 +221,13 @@ func TestRepos_ListShowsDefaultBranchCloneURLAndLastPush(t *testing.T) {
 		`<th scope="col">Repository</th>`)
 
 	_, body = repoGet(t, srv+"/repos?project=team", 200)
-	repoMustContain(t, "/repos?project=team", body, `<a href="/repos/site?project=team">site</a>`, `value="team"`)
+	mustContain(t, "/repos?project=team", body, `<a href="/repos/site?project=team">site</a>`, `value="team"`)
 }
 
 func TestRepo_PageShowsCloneURLBranchesFilesReadmeAndCommits(t *testing.T) {
 	rf, srv := repoSetup(t)
 	_, body := repoGet(t, srv+"/repos/site", 200)
-	repoMustContain(t, "/repos/site", body,
+	mustContain(t, "/repos/site", body,
 		`<h1 id="repo-name">site</h1>`,
 		`<label for="clone-url">Clone URL</label>`,
 		`<input id="clone-url" type="text" readonly value="http://127.0.0.1:8080/git/default/site.git"`,
@@ -268,14 +250,14 @@ func TestRepo_PageShowsCloneURLBranchesFilesReadmeAndCommits(t *testing.T) {
 		// The branches.
 		`<tr data-branch="main" data-default="true">`, `<a href="/repos/site?ref=dev">dev</a>`, `Try &lt;things&gt;`,
 		`<script src="/static/repos.js?v=`)
-	repoMustNotContain(t, "/repos/site", body, "<script>alert", `id="repo-empty"`)
+	mustNotContain(t, "/repos/site", body, "<script>alert", `id="repo-empty"`)
 	if !strings.Contains(strings.Join(rf.requests(), "\n"), "/commits?limit=10") {
 		t.Errorf("the recent commits were not asked for ten: %v", rf.requests())
 	}
 
 	// Another branch: every link keeps it, and the form selects it.
 	_, body = repoGet(t, srv+"/repos/site?ref=dev&project=team", 200)
-	repoMustContain(t, "/repos/site?ref=dev", body,
+	mustContain(t, "/repos/site?ref=dev", body,
 		`<option value="dev" selected>dev</option>`,
 		`<input type="hidden" name="project" value="team">`,
 		`<a href="/repos/site/tree?path=src&amp;project=team&amp;ref=dev">src</a>`,
@@ -283,15 +265,15 @@ func TestRepo_PageShowsCloneURLBranchesFilesReadmeAndCommits(t *testing.T) {
 
 	// A tag or commit that is no branch is shown as the selected choice.
 	_, body = repoGet(t, srv+"/repos/site?ref=v1.0", 200)
-	repoMustContain(t, "ref=v1.0", body, `<option value="v1.0" selected>v1.0</option>`, `<option value="main">main (default)</option>`)
+	mustContain(t, "ref=v1.0", body, `<option value="v1.0" selected>v1.0</option>`, `<option value="main">main (default)</option>`)
 }
 
 func TestRepo_AnEmptyRepositorySaysHowToPush(t *testing.T) {
 	rf, srv := repoSetup(t)
 	_, body := repoGet(t, srv+"/repos/empty", 200)
-	repoMustContain(t, "/repos/empty", body, `<section id="repo-empty"`, `git clone http://127.0.0.1:8080/git/default/empty.git`,
+	mustContain(t, "/repos/empty", body, `<section id="repo-empty"`, `git clone http://127.0.0.1:8080/git/default/empty.git`,
 		`<input id="clone-url"`)
-	repoMustNotContain(t, "/repos/empty", body, `id="ref-form"`, `id="tree"`)
+	mustNotContain(t, "/repos/empty", body, `id="ref-form"`, `id="tree"`)
 	for _, u := range rf.requests() {
 		if strings.Contains(u, "/tree") || strings.Contains(u, "/commits") {
 			t.Errorf("an empty repository's page asked for %s", u)
@@ -302,7 +284,7 @@ func TestRepo_AnEmptyRepositorySaysHowToPush(t *testing.T) {
 func TestRepo_WithoutADefaultBranchTheMostRecentOneShows(t *testing.T) {
 	rf, srv := repoSetup(t)
 	_, body := repoGet(t, srv+"/repos/nohead", 200)
-	repoMustContain(t, "/repos/nohead", body, `<option value="master" selected>master</option>`,
+	mustContain(t, "/repos/nohead", body, `<option value="master" selected>master</option>`,
 		`<a href="/repos/nohead/tree?path=src&amp;ref=master">src</a>`)
 	want := "/api/v1/projects/default/repos/nohead/tree?ref=master"
 	if !strings.Contains(strings.Join(rf.requests(), "\n"), want) {
@@ -313,7 +295,7 @@ func TestRepo_WithoutADefaultBranchTheMostRecentOneShows(t *testing.T) {
 func TestRepo_TreeHasBreadcrumbsAndKeepsTheRef(t *testing.T) {
 	_, srv := repoSetup(t)
 	_, body := repoGet(t, srv+"/repos/site/tree?ref=dev&path=src/app", 200)
-	repoMustContain(t, "tree src/app", body,
+	mustContain(t, "tree src/app", body,
 		`<nav class="repo-crumbs" aria-label="Breadcrumb">`,
 		`<li><a href="/repos/site?ref=dev">site</a></li>`,
 		`<li><a href="/repos/site/tree?path=src&amp;ref=dev">src</a></li>`,
@@ -327,15 +309,15 @@ func TestRepo_TreeHasBreadcrumbsAndKeepsTheRef(t *testing.T) {
 
 	// The API's refusal shows with its message and status.
 	_, body = repoGet(t, srv+"/repos/site/tree?ref=nosuch", 404)
-	repoMustContain(t, "tree of an unknown ref", body, "&#34;nosuch&#34; is not a branch, tag or commit of repository site")
+	mustContain(t, "tree of an unknown ref", body, "&#34;nosuch&#34; is not a branch, tag or commit of repository site")
 	_, body = repoGet(t, srv+"/repos/secret", 404)
-	repoMustContain(t, "an unknown repository", body, "repository secret not found")
+	mustContain(t, "an unknown repository", body, "repository secret not found")
 }
 
 func TestRepo_FilesShowNumberedEscapedLines(t *testing.T) {
 	_, srv := repoSetup(t)
 	_, body := repoGet(t, srv+"/repos/site/blob?path=page.html", 200)
-	repoMustContain(t, "page.html", body,
+	mustContain(t, "page.html", body,
 		`<table id="blob" class="repo-code" data-path="page.html" data-commit="`+repoCommitID(1)+`">`,
 		`<tr><th scope="row" class="repo-ln"><a id="L1" href="#L1">1</a></th><td class="repo-line">&lt;script&gt;alert(1)&lt;/script&gt;</td></tr>`,
 		`<a id="L2" href="#L2">2</a></th><td class="repo-line">second line</td>`,
@@ -343,17 +325,17 @@ func TestRepo_FilesShowNumberedEscapedLines(t *testing.T) {
 		`<a id="L4" href="#L4">4</a></th><td class="repo-line">fourth</td>`,
 		`<a id="download" href="/repos/site/raw?path=page.html" download>Download</a>`,
 		`<li><a href="/repos/site">site</a></li>`, `<li><span aria-current="page">page.html</span></li>`)
-	repoMustNotContain(t, "page.html", body, "<script>alert", `id="L5"`, `id="binary"`)
+	mustNotContain(t, "page.html", body, "<script>alert", `id="L5"`, `id="binary"`)
 
 	_, body = repoGet(t, srv+"/repos/site/blob?path=logo.png", 200)
-	repoMustContain(t, "logo.png", body, `<p class="notice" id="binary">`, `<a href="/repos/site/raw?path=logo.png" download>Download it</a>`)
-	repoMustNotContain(t, "logo.png", body, `id="L1"`, "PNG")
+	mustContain(t, "logo.png", body, `<p class="notice" id="binary">`, `<a href="/repos/site/raw?path=logo.png" download>Download it</a>`)
+	mustNotContain(t, "logo.png", body, `id="L1"`, "PNG")
 
 	_, body = repoGet(t, srv+"/repos/site/blob?path=big.txt", 200)
-	repoMustContain(t, "big.txt", body, `<p class="notice" id="truncated">`, `<a id="L2" href="#L2">2</a></th><td class="repo-line">second</td>`)
+	mustContain(t, "big.txt", body, `<p class="notice" id="truncated">`, `<a id="L2" href="#L2">2</a></th><td class="repo-line">second</td>`)
 
 	_, body = repoGet(t, srv+"/repos/site/blob?path=nosuch", 404)
-	repoMustContain(t, "a missing file", body, "site has no file nosuch")
+	mustContain(t, "a missing file", body, "site has no file nosuch")
 }
 
 func TestRepo_RawStreamsTheFileAsADownload(t *testing.T) {
@@ -372,40 +354,40 @@ func TestRepo_RawStreamsTheFileAsADownload(t *testing.T) {
 		t.Errorf("the API was not asked %s: %v", want, rf.requests())
 	}
 	_, body = repoGet(t, srv+"/repos/site/raw?path=nosuch", 404)
-	repoMustContain(t, "a missing download", body, "site has no file nosuch")
+	mustContain(t, "a missing download", body, "site has no file nosuch")
 }
 
 func TestRepo_CommitsPageThroughTheHistory(t *testing.T) {
 	rf, srv := repoSetup(t)
 	_, body := repoGet(t, srv+"/repos/site/commits", 200)
-	repoMustContain(t, "commits", body,
+	mustContain(t, "commits", body,
 		`<a id="tab-commits" href="/repos/site/commits" aria-current="true">Commits</a>`,
 		`<tr data-commit="`+repoCommitID(30)+`">`,
 		`<a id="older" href="/repos/site/commits?skip=30" rel="next">Older</a>`,
 		"Commits 1 to 30")
-	repoMustNotContain(t, "commits", body, `id="newer"`, `data-commit="`+repoCommitID(31)+`"`)
+	mustNotContain(t, "commits", body, `id="newer"`, `data-commit="`+repoCommitID(31)+`"`)
 
 	_, body = repoGet(t, srv+"/repos/site/commits?skip=60&path=src&ref=dev", 200)
-	repoMustContain(t, "the last page", body,
+	mustContain(t, "the last page", body,
 		`<tr data-commit="`+repoCommitID(75)+`">`,
 		`<a id="newer" href="/repos/site/commits?path=src&amp;ref=dev&amp;skip=30" rel="prev">Newer</a>`,
 		`History of <a href="/repos/site/tree?path=src&amp;ref=dev"><code>src</code></a>`,
 		"Commits 61 to 75", `<input type="hidden" name="path" value="src">`)
-	repoMustNotContain(t, "the last page", body, `id="older"`)
+	mustNotContain(t, "the last page", body, `id="older"`)
 	want := "/api/v1/projects/default/repos/site/commits?limit=30&path=src&ref=dev&skip=60"
 	if !strings.Contains(strings.Join(rf.requests(), "\n"), want) {
 		t.Errorf("the API was not asked %s: %v", want, rf.requests())
 	}
 
 	_, body = repoGet(t, srv+"/repos/site/commits?skip=-1", 400)
-	repoMustContain(t, "a bad skip", body, "skip must be a whole number")
+	mustContain(t, "a bad skip", body, "skip must be a whole number")
 }
 
 func TestRepo_ACommitShowsItsMessageParentsAndFiles(t *testing.T) {
 	_, srv := repoSetup(t)
 	id := repoCommitID(2)
 	_, body := repoGet(t, srv+"/repos/site/commits/"+id, 200)
-	repoMustContain(t, "commit", body,
+	mustContain(t, "commit", body,
 		`<article id="commit" data-commit="`+id+`">`,
 		`<h2 id="commit-subject">Merge &lt;stuff&gt;</h2>`,
 		`<pre class="repo-pre" id="commit-message">Body with &lt;script&gt;x&lt;/script&gt;.</pre>`,
@@ -416,10 +398,10 @@ func TestRepo_ACommitShowsItsMessageParentsAndFiles(t *testing.T) {
 		`<td class="repo-num repo-added">+3</td>`, `<td class="repo-num repo-deleted">−1</td>`,
 		`renamed from old.txt`, `<span class="muted">binary</span>`,
 		`<title>`+short(id)+` · site · Slipway</title>`)
-	repoMustNotContain(t, "commit", body, "<script>x")
+	mustNotContain(t, "commit", body, "<script>x")
 
 	_, body = repoGet(t, srv+"/repos/site/commits/"+strings.Repeat("0", 40), 404)
-	repoMustContain(t, "an unknown commit", body, "is not a branch, tag or commit of repository site")
+	mustContain(t, "an unknown commit", body, "is not a branch, tag or commit of repository site")
 }
 
 func TestRepo_PagesNeedASession(t *testing.T) {

@@ -245,11 +245,6 @@ func infraARNName(arn, marker string) string {
 	return name
 }
 
-// renderStackLive renders the live fragment of a stack's page.
-func (c *Console) renderStackLive(v *stackView) (string, error) {
-	return c.infraFragment("stack", "stack-live", v)
-}
-
 // stack is a stack's page.
 func (c *Console) stack(w http.ResponseWriter, r *http.Request, s *session) error {
 	project, name := projectOf(r), r.PathValue("name")
@@ -257,7 +252,7 @@ func (c *Console) stack(w http.ResponseWriter, r *http.Request, s *session) erro
 	if err != nil {
 		return err
 	}
-	html, err := c.renderStackLive(v)
+	html, err := c.fragment("stack", "stack-live", v)
 	if err != nil {
 		return err
 	}
@@ -277,14 +272,14 @@ func (c *Console) stackLive(w http.ResponseWriter, r *http.Request, s *session) 
 		if err != nil {
 			return "", err
 		}
-		html, err := c.renderStackLive(v)
+		html, err := c.fragment("stack", "stack-live", v)
 		if err == nil && !v.Live {
 			// Settled: nothing changes until someone starts an operation.
 			err = errLiveDone
 		}
 		return html, err
 	}, func() (string, error) {
-		return c.renderStackLive(&stackView{Project: project, Name: name, Gone: true, ListURL: infraURL("/stacks", project, "")})
+		return c.fragment("stack", "stack-live", &stackView{Project: project, Name: name, Gone: true, ListURL: infraURL("/stacks", project, "")})
 	})
 }
 
@@ -346,14 +341,13 @@ func (c *Console) stackDeleteChangeSet(w http.ResponseWriter, r *http.Request, s
 func (c *Console) stackChangeSetAction(w http.ResponseWriter, r *http.Request, s *session, what string,
 	act func(ctx context.Context, project, name, cs string) (string, error)) error {
 	if err := parseForm(w, r); err != nil {
-		c.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
-		return nil
+		return err
 	}
 	project, name, cs := projectOf(r), r.PathValue("name"), r.PathValue("cs")
 	next, err := act(r.Context(), project, name, cs)
 	if err != nil {
-		status, msg := apiStatus(err)
-		if status == 0 || status == http.StatusUnauthorized {
+		status, msg, err := refusal(err)
+		if err != nil {
 			return err
 		}
 		c.log.Info("web: change set action refused", "action", what, "project", project, "stack", name, "change_set", cs, "status", status, "err", msg)

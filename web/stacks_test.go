@@ -1,8 +1,6 @@
 package web
 
 import (
-	"bufio"
-	"context"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -383,19 +381,10 @@ func TestStackLive(t *testing.T) {
 		t.Fatalf("a stack being updated is not live:\n%s", body)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/stacks/app/live", nil)
-	req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenID + "." + tokenSecret})
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, r := openStreamResp(t, srv.URL+"/stacks/app/live")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	r := bufio.NewReader(resp.Body)
 	event, data := sseEvent(t, r)
 	if event != "update" || !strings.Contains(data, `id="stack-status" data-status="UPDATE_IN_PROGRESS"`) || !strings.Contains(data, `<table id="resources"`) ||
 		len(eventSeqs(data)) != 3 || strings.Contains(data, "<html") {

@@ -105,11 +105,14 @@ type actionView struct {
 }
 
 // Label is the status word shown.
-func (a actionView) Label() string {
-	if a.Status == statusNotRun {
+func (a actionView) Label() string { return statusLabel(a.Status) }
+
+// statusLabel is a status word as a page writes it.
+func statusLabel(status string) string {
+	if status == statusNotRun {
 		return "Not run"
 	}
-	return a.Status
+	return status
 }
 
 // linkView is a link to the page of what an action ran as.
@@ -249,7 +252,7 @@ func pictureStages(decl declaration, disabled map[string]string, exec *client.Pi
 		for _, ac := range st.Actions {
 			av := actionView{Name: ac.Name, Category: ac.ActionTypeID.Category, Status: statusNotRun}
 			if a, ok := latest[[2]string{st.Name, ac.Name}]; ok {
-				av.Status, av.Duration, av.Detail, av.Started = a.Status, duration(a), detail(a), a.StartedAt
+				av.Status, av.Duration, av.Detail, av.Started = a.Status, actionSpan(a), detail(a), a.StartedAt
 				av.Link = targetLink(a.Target, project)
 				if a.Target != nil {
 					av.Revision = a.Target.Commit
@@ -339,18 +342,24 @@ func (c *Console) appView(ctx context.Context, s *session, project, name string)
 	return v, nil
 }
 
-// duration is how long an attempt took, or "running".
-func duration(a client.ActionExecution) string {
-	if a.StartedAt.IsZero() {
+// span is how long something took from start to end: "running" while it
+// has no end and running says it goes on, "" when it has not started or
+// stopped without an end.
+func span(start, end time.Time, running bool) string {
+	switch {
+	case start.IsZero():
+		return ""
+	case end.IsZero() && running:
+		return "running"
+	case end.IsZero():
 		return ""
 	}
-	if a.EndedAt.IsZero() {
-		if a.Status == "InProgress" {
-			return "running"
-		}
-		return ""
-	}
-	return formatDuration(a.EndedAt.Sub(a.StartedAt))
+	return formatDuration(end.Sub(start))
+}
+
+// actionSpan is how long an action's attempt took.
+func actionSpan(a client.ActionExecution) string {
+	return span(a.StartedAt, a.EndedAt, a.Status == "InProgress")
 }
 
 func formatDuration(d time.Duration) string {

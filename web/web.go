@@ -6,12 +6,14 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"mime"
@@ -19,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,8 +60,9 @@ type Config struct {
 	// that a change shows within 200ms with the page's render.
 	Poll time.Duration
 	// Transport carries the console's API requests; nil is
-	// http.DefaultTransport. The server gives one that dials its own Unix
-	// socket, which needs no TLS certificate the console would trust.
+	// http.DefaultTransport. The server gives one that dials a listener in
+	// memory only the console reaches: no TLS certificate to trust, and the
+	// API believes the browser's address the console forwards on it.
 	Transport http.RoundTripper
 }
 
@@ -209,6 +213,20 @@ type session struct {
 	id     string
 	secret string
 	api    *client.Client
+	// who is the API's answer to who the user is, asked once a request.
+	who *client.Me
+}
+
+// me asks the API who the signed-in user is, once for the request.
+func (s *session) me(ctx context.Context) (*client.Me, error) {
+	if s.who == nil {
+		me, err := s.api.Me(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.who = me
+	}
+	return s.who, nil
 }
 
 // session reads the session cookie; ok is false without a well-formed one.
@@ -286,6 +304,18 @@ func apiStatus(err error) (int, string) {
 	return 0, ""
 }
 
+// refusal splits an error the API answered, which the page shows with
+// its status and message (a refusal, a conflict, a missing object), from
+// one it cannot show (the API unreachable, the token refused), returned
+// as err for the page to fail with.
+func refusal(err error) (status int, msg string, _ error) {
+	status, msg = apiStatus(err)
+	if status == 0 || status == http.StatusUnauthorized {
+		return 0, "", err
+	}
+	return status, msg, nil
+}
+
 // fail answers an error of a page: a refused token signs the user out,
 // an API error shows its message and status, anything else a 502.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
@@ -349,7 +379,7 @@ type pageData struct {
 func (c *Console) render(w http.ResponseWriter, r *http.Request, s *session, status int, name string, d *pageData) {
 	if s != nil {
 		d.SignedIn = true
-		me, err := s.api.Me(r.Context())
+		me, err := s.me(r.Context())
 		if st, _ := apiStatus(err); st == http.StatusUnauthorized {
 			c.toLogin(w, r, true)
 			return
@@ -417,10 +447,51 @@ func (c *Console) static(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
 }
 
-// parseForm reads a bounded form body.
+// download sends body as the attachment name, of type ctype and size
+// bytes (-1 when not known), with extra headers.
+func (c *Console) download(w http.ResponseWriter, r *http.Request, body io.Reader, name, ctype string, size int64, extra http.Header) {
+	h := w.Header()
+	for k, vs := range extra {
+		h[k] = vs
+	}
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	if size >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(size, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, body); err != nil {
+		if r.Context().Err() == nil {
+			c.log.Warn("web: download cut short", "path", r.URL.Path, "err", err)
+		}
+		// The status is sent: a broken connection tells the browser the
+		// download failed, where a short body would pass for the file.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// byteSize is a size in bytes for people: 512 B, 2.4 MiB.
+func byteSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// parseForm reads a bounded form body. Its error is one a page fails
+// with: a 400 page that says so.
 func parseForm(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	return r.ParseForm()
+	if err := r.ParseForm(); err != nil {
+		return &client.Error{Status: http.StatusBadRequest, Code: "invalid_form", Message: "The form could not be read."}
+	}
+	return nil
 }
 
 // localPath is next when it is a path on this site, else /apps.

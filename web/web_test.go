@@ -463,10 +463,37 @@ func TestNamesAreEscaped(t *testing.T) {
 	}
 }
 
-// sseEvent reads the next event of a stream, skipping comments.
+// mustContain says which of wants the page called what lacks.
+func mustContain(t *testing.T, what, body string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(body, want) {
+			t.Errorf("%s lacks %s", what, want)
+		}
+	}
+}
+
+// mustNotContain says which of bad the page called what holds.
+func mustNotContain(t *testing.T, what, body string, bad ...string) {
+	t.Helper()
+	for _, b := range bad {
+		if strings.Contains(body, b) {
+			t.Errorf("%s holds %s", what, b)
+		}
+	}
+}
+
 // openStream opens a live stream as the signed-in user; it is closed
 // when the test ends.
 func openStream(t *testing.T, u string) *bufio.Reader {
+	t.Helper()
+	_, r := openStreamResp(t, u)
+	return r
+}
+
+// openStreamResp is openStream with the answer, for its status and
+// headers.
+func openStreamResp(t *testing.T, u string) (*http.Response, *bufio.Reader) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
@@ -477,9 +504,10 @@ func openStream(t *testing.T, u string) *bufio.Reader {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { resp.Body.Close() })
-	return bufio.NewReader(resp.Body)
+	return resp, bufio.NewReader(resp.Body)
 }
 
+// sseEvent reads the next event of a stream, skipping comments.
 func sseEvent(t *testing.T, r *bufio.Reader) (event, data string) {
 	t.Helper()
 	var lines []string
@@ -507,19 +535,10 @@ func sseEvent(t *testing.T, r *bufio.Reader) (event, data string) {
 
 func TestLive(t *testing.T) {
 	f, srv := setup(t, Config{Poll: 10 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/apps/shop/live", nil)
-	req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenID + "." + tokenSecret})
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, r := openStreamResp(t, srv.URL+"/apps/shop/live")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	r := bufio.NewReader(resp.Body)
 	event, data := sseEvent(t, r)
 	if event != "update" || !strings.Contains(data, `<div id="pipeline">`) || !strings.Contains(data, `data-action="Approve" data-status="InProgress"`) ||
 		!strings.Contains(data, `<table id="environments"`) || !strings.Contains(data, "Waiting for approval by an approver") {

@@ -397,28 +397,27 @@ func runServer(ctx context.Context, cfg *serverConfig, up bool) error {
 		wg.Wait()
 		return err
 	}
-	ihs := &http.Server{Handler: hs.Handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
-	run("instance api", func(ctx context.Context) error {
-		go func() {
-			<-ctx.Done()
-			_ = ihs.Close()
-		}()
-		if err := ihs.Serve(uln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	chs := &http.Server{Handler: hs.Handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog, ConnContext: api.ConsoleConnContext}
-	run("console api", func(ctx context.Context) error {
-		go func() {
-			<-ctx.Done()
-			_ = chs.Close()
-		}()
-		if err := chs.Serve(consolePipe); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
+	// The instances' socket and the console's listener carry the same
+	// handler; only the console's connections are marked as the console's.
+	for name, side := range map[string]struct {
+		srv *http.Server
+		ln  net.Listener
+	}{
+		"instance api": {&http.Server{Handler: hs.Handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}, uln},
+		"console api": {&http.Server{Handler: hs.Handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog,
+			ConnContext: api.ConsoleConnContext}, consolePipe},
+	} {
+		run(name, func(ctx context.Context) error {
+			go func() {
+				<-ctx.Done()
+				_ = side.srv.Close()
+			}()
+			if err := side.srv.Serve(side.ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	run("http", func(ctx context.Context) error {
 		go func() {
 			<-ctx.Done()

@@ -34,7 +34,7 @@ func ensureSample(ctx context.Context, apps *appsvc.Service, authSvc *auth.Servi
 	if err != nil {
 		return false, err
 	}
-	if _, err := apps.Get(ctx, pr.ID, sampleApp); err == nil {
+	if _, err := apps.Find(ctx, pr.ID, sampleApp); err == nil {
 		return true, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return false, err
